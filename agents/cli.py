@@ -1,0 +1,59 @@
+"""The `slamon` command line: one module per subcommand, imported only when run.
+
+Each command module exposes `HELP` (one line), `add_arguments(parser)` and
+`run(args) -> int` (the exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from types import ModuleType
+
+__all__ = ["main"]
+
+# subcommand -> module; a module is imported only when its command runs or help is built.
+COMMANDS: dict[str, str] = {
+    "worker": "agents.cmd_worker",
+    "replay": "agents.cmd_replay",
+    "check-config": "agents.cmd_check_config",
+    "kafka": "agents.cmd_kafka",
+    "produce": "agents.cmd_produce",
+    "tail": "agents.cmd_tail",
+    "demo": "agents.cmd_demo",
+}
+
+
+def _load(module_name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:  # a command not built yet; a missing dependency still raises
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slamon", description="Real-time SLA monitor.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = _load(module_name)
+        if module is None:
+            continue
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._module.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

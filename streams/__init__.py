@@ -1,0 +1,1 @@
+"""The wire: topic catalogue, event and output schemas, and their codec."""
