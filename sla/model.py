@@ -47,7 +47,8 @@ class MetricDef:
     # "resume": a reopen resumes the stopped clock (outcome revised);
     # "new_cycle": a reopen starts a fresh cycle with its own breach and outcome.
     on_reopen: Literal["resume", "new_cycle"] = "resume"
-    # "once": one cycle per ticket; "per_start": a start event on a stopped clock starts a new cycle.
+    # "once": one cycle per ticket;
+    # "per_start": a start event on a stopped clock starts a new cycle.
     cycles: Literal["once", "per_start"] = "once"
 
     @property
@@ -96,7 +97,8 @@ class Terms:
     calendar: WorkingTime  # the calendar with the exclusions that apply to the service
     warn_at: tuple[float, ...]  # ascending fractions of the target, each in (0, 1)
     pausable: frozenset[str]  # metrics that pause events stop
-    targets: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # priority -> metric -> s
+    # priority -> metric -> target seconds
+    targets: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     credits: tuple[CreditTier, ...] = ()
 
     def target_ms(self, priority: str, metric: str) -> int | None:

@@ -1,0 +1,141 @@
+"""Compliance statistics: met / breached counts and percentiles per window, by event time.
+
+Fed with outcome records (and retractions of outcomes); a clock counts once,
+at its latest revision, in the hour, day and month (UTC) in which it stopped.
+Windows close by watermark once `lateness` has passed their end; the record
+emitted then carries counts, the compliance ratio, p50/p90/p99 of the counted
+seconds and the service credit the customer's tiers give for that ratio.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sla.events import format_ts, parse_ts
+
+__all__ = ["Compliance", "window_bounds", "WINDOWS"]
+
+WINDOWS = ("hour", "day", "month")
+_HOUR = 3_600_000
+_DAY = 86_400_000
+
+Dims = tuple[str, str, str, str]  # service, customer, priority, metric
+WindowKey = tuple[str, str, str, str, str, int]  # dims + window kind + window start
+CreditLookup = Callable[[str, str, float], float]  # (service, customer, ratio) -> credit
+
+
+def window_bounds(kind: str, ms: int) -> tuple[int, int]:
+    """The UTC window of `kind` holding the instant `ms`: [start, end) in epoch ms."""
+    if kind == "hour":
+        start = ms - ms % _HOUR
+        return start, start + _HOUR
+    if kind == "day":
+        start = ms - ms % _DAY
+        return start, start + _DAY
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    first = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+    following = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+    return int(first.timestamp()) * 1000, int(following.timestamp()) * 1000
+
+
+def _percentile(ordered: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
+        return None
+    rank = max(1, -(-len(ordered) * fraction // 1))
+    return ordered[int(rank) - 1]
+
+
+class Compliance:
+    """Open windows and the outcomes counted in them."""
+
+    def __init__(self, credit_for: CreditLookup, lateness_ms: int) -> None:
+        self._credit_for = credit_for
+        self._lateness = lateness_ms
+        # window -> clock key -> (met?, counted seconds)
+        self._windows: dict[WindowKey, dict[str, tuple[bool, float]]] = {}
+        self._ends: list[tuple[int, WindowKey]] = []  # heap of (window end, window)
+        # clock key -> (dims, stopped_at ms) of the outcome counted now
+        self._counted: dict[str, tuple[Dims, int]] = {}
+        self.late_outcomes = 0  # outcomes for windows already closed: not counted
+        self._watermark = -(2**62)
+        self._final = False
+
+    def observe(self, record: dict) -> None:
+        """Count an outcome record, or withdraw the outcome a retraction withdraws."""
+        kind = record["kind"]
+        if kind == "retraction":
+            if record.get("retracts_kind") == "outcome":
+                clock = record["retracts"].rsplit(":outcome:", 1)[0]
+                self._withdraw(clock)
+            return
+        if kind != "outcome":
+            return
+        clock = f"{record['ticket_id']}:{record['metric']}:{record['cycle']}"
+        self._withdraw(clock)
+        if record["status"] == "cancelled":
+            return
+        stopped_ms = parse_ts(record["stopped_at"])
+        dims: Dims = (record["service"], record["customer"], record["priority"], record["metric"])
+        entry = (record["status"] == "met", record["elapsed_seconds"])
+        for window in WINDOWS:
+            start, end = window_bounds(window, stopped_ms)
+            key: WindowKey = (*dims, window, start)
+            bucket = self._windows.get(key)
+            if bucket is None:
+                if self._closed(end):
+                    self.late_outcomes += 1
+                    continue
+                bucket = self._windows[key] = {}
+                heapq.heappush(self._ends, (end, key))
+            bucket[clock] = entry
+        self._counted[clock] = (dims, stopped_ms)
+
+    def close_until(self, watermark: int, final: bool = False) -> list[dict]:
+        """Close the windows whose end plus lateness has passed (their end, when `final`)."""
+        self._watermark = watermark
+        self._final = final
+        records = []
+        while self._ends and self._closed(self._ends[0][0]):
+            end, key = heapq.heappop(self._ends)
+            bucket = self._windows.pop(key)
+            if bucket:
+                records.append(self._record(key, end, bucket))
+            if key[4] == "month":
+                for clock in bucket:
+                    self._counted.pop(clock, None)
+        return records
+
+    def _closed(self, end: int) -> bool:
+        if self._final:
+            return end <= self._watermark
+        return end + self._lateness <= self._watermark
+
+    def _withdraw(self, clock: str) -> None:
+        counted = self._counted.pop(clock, None)
+        if counted is None:
+            return
+        dims, stopped_ms = counted
+        for window in WINDOWS:
+            bucket = self._windows.get((*dims, window, window_bounds(window, stopped_ms)[0]))
+            if bucket is not None:
+                bucket.pop(clock, None)
+
+    def _record(self, key: WindowKey, end: int, bucket: dict[str, tuple[bool, float]]) -> dict:
+        service, customer, priority, metric, window, start = key
+        met = sum(1 for ok, _ in bucket.values() if ok)
+        total = len(bucket)
+        ratio = met / total if total else 1.0
+        seconds = sorted(value for _, value in bucket.values())
+        return {
+            "kind": "compliance",
+            "id": f"{service}:{customer}:{priority}:{metric}:{window}:{format_ts(start)}",
+            "service": service, "customer": customer, "priority": priority, "metric": metric,
+            "window": window, "window_start": format_ts(start), "window_end": format_ts(end),
+            "met": met, "breached": total - met, "total": total, "compliance_ratio": ratio,
+            "p50_seconds": _percentile(seconds, 0.5), "p90_seconds": _percentile(seconds, 0.9),
+            "p99_seconds": _percentile(seconds, 0.99),
+            "credit": self._credit_for(service, customer, ratio),
+        }

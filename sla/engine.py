@@ -1,0 +1,402 @@
+"""The engine: applies service events to a ticket's clocks and fires due deadlines.
+
+The live monitor and `slamon replay` call the same three functions, so they
+share every rule:
+
+- `apply(state, event, now)`: apply one event (at its own `ts`);
+- `advance(state, now)`: fire every warning and breach due up to `now`;
+- `next_due(state)`: when `advance` next has something to do.
+
+Events usually arrive in time order; then the clocks move forward in place.
+An event stamped before something that already happened (an earlier event,
+or a threshold that fired) is inserted into the ticket's history and the
+clocks are recomputed from the start: what now holds is emitted, and a
+`retraction` follows for each emitted output that no longer holds. Outputs
+carry deterministic ids, so a redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+from sla.clock import CANCELLED, PAUSED, RUNNING, STOPPED, Clock, Fact
+from sla.events import Event, format_ts
+from sla.model import UNIVERSAL_EVENT_TYPES, MetricDef, PolicyView, Terms
+from sla.ticket import NEVER, Entry, TicketState
+
+__all__ = ["Engine", "TicketState"]
+
+DEFAULT_LATENESS_MS = 60_000
+Record = dict
+SlotFacts = list[tuple[str, Record]]
+
+
+class Engine:
+    """Stateless rules over `TicketState`s, for one set of policies (and the versions before)."""
+
+    def __init__(self, policies: PolicyView, lateness_ms: int = DEFAULT_LATENESS_MS) -> None:
+        self.lateness_ms = lateness_ms
+        self._versions: dict[int, PolicyView] = {}
+        self._relevant: dict[str, tuple[MetricDef, ...]] = {}
+        self.policies = policies
+        self.reload(policies)
+
+    # -- policies ------------------------------------------------------------
+    def reload(self, policies: PolicyView) -> None:
+        """Take new policies for clocks started from now on; running clocks keep theirs."""
+        self._versions[policies.version] = policies
+        self.policies = policies
+        types = set(UNIVERSAL_EVENT_TYPES) | {"cancelled"}
+        for metric in policies.metrics:
+            types |= metric.event_types
+        self._relevant = {
+            kind: tuple(m for m in policies.metrics if kind in m.event_types) for kind in types
+        }
+
+    @property
+    def known_types(self) -> frozenset[str]:
+        return frozenset(self._relevant)
+
+    def _terms(self, state: TicketState) -> Terms:
+        policies = self._versions.get(state.version or 0, self.policies)
+        return policies.terms(state.service or "", state.customer or "")
+
+    # -- the three calls -----------------------------------------------------
+    def apply(self, state: TicketState, event: Event, now: int) -> list[Record]:
+        """Apply `event` to `state` (mutated); return the records it causes, in order."""
+        history = state.history
+        if history is None:
+            return [self._rejected(state, event, "ticket_closed", "the ticket is closed")]
+        if any(entry[3] == event.event_id for entry in history):
+            return []  # a redelivery: already applied
+        if state.opened_at is None:
+            if event.type != "opened":
+                return self._hold(state, event, now)
+            return self._open(state, event, now)
+        problem = self._refusal(state, event)
+        if problem:
+            return [self._rejected(state, event, *problem)]
+        entry = self._record_entry(state, event)
+        if event.ts >= state.last_ts and event.ts > state.last_fire:
+            terms = self._terms(state)
+            facts: SlotFacts = []
+            self._run_until(state, terms, event.ts - 1, facts, now)
+            self._apply_entry(state, terms, entry, facts, now)
+            state.last_ts = event.ts
+            return self._diff(state, facts, full=False, now=now)
+        state.last_ts = max(state.last_ts, event.ts)
+        return self._recompute(state, now)
+
+    def advance(self, state: TicketState, now: int) -> list[Record]:
+        """Fire what is due up to `now` (inclusive); expire held events; compact a closed ticket."""
+        if state.history is None:
+            return []
+        if state.opened_at is None:
+            return self._expire_held(state, now)
+        facts: SlotFacts = []
+        self._run_until(state, self._terms(state), now, facts, now)
+        records = self._diff(state, facts, full=False, now=now)
+        if state.closed_at is not None and now > state.closed_at + self.lateness_ms:
+            self._compact(state)
+        return records
+
+    def next_due(self, state: TicketState) -> int | None:
+        """The earliest instant at which `advance` has work for this ticket."""
+        if state.history is None:
+            return None
+        if state.opened_at is None:
+            if not state.history:
+                return None
+            return min(entry[0] for entry in state.history) + self.lateness_ms + 1
+        due = None
+        for clock in state.clocks.values():
+            if clock.due is not None and (due is None or clock.due < due):
+                due = clock.due
+        if state.closed_at is not None:
+            compaction = state.closed_at + self.lateness_ms + 1
+            due = compaction if due is None else min(due, compaction)
+        return due
+
+    @staticmethod
+    def is_empty(state: TicketState) -> bool:
+        """True when nothing is left to keep: a ticket whose held events all expired."""
+        return state.opened_at is None and not state.history
+
+    # -- admission -----------------------------------------------------------
+    def _refusal(self, state: TicketState, event: Event) -> tuple[str, str] | None:
+        if event.type == "opened":
+            return "already_opened", "the ticket is already opened"
+        assert state.opened_at is not None
+        if event.ts < state.opened_at:
+            return "before_opened", "the event is stamped before the ticket was opened"
+        if state.closed_at is not None and (event.ts > state.closed_at or event.type == "closed"):
+            return "ticket_closed", "the ticket is closed"
+        return None
+
+    def _hold(self, state: TicketState, event: Event, now: int) -> list[Record]:
+        if now > event.ts + self.lateness_ms:
+            return [self._rejected(state, event, "never_opened", "the ticket was never opened")]
+        self._record_entry(state, event)
+        state.last_ts = max(state.last_ts, event.ts)
+        return []
+
+    def _open(self, state: TicketState, event: Event, now: int) -> list[Record]:
+        state.service, state.customer = event.service, event.customer
+        state.priority, state.version = event.priority, self.policies.version
+        terms = self._terms(state)
+        if not any(terms.target_ms(event.priority or "", m.name) for m in self.policies.metrics):
+            state.service = state.customer = state.priority = state.version = None
+            return [self._rejected(state, event, "no_target",
+                                   f"no SLA target for priority {event.priority!r}")]
+        state.opened_at = event.ts
+        assert state.history is not None
+        records = []
+        for entry in [e for e in state.history if e[0] < event.ts]:
+            state.history.remove(entry)
+            records.append(self._rejected_entry(
+                state, entry, "before_opened", "the event is stamped before the ticket was opened"))
+        self._record_entry(state, event)
+        state.last_ts = max(state.last_ts, event.ts)
+        return records + self._recompute(state, now)
+
+    def _expire_held(self, state: TicketState, now: int) -> list[Record]:
+        assert state.history is not None
+        expired = [e for e in state.history if now > e[0] + self.lateness_ms]
+        for entry in expired:
+            state.history.remove(entry)
+        return [
+            self._rejected_entry(state, e, "never_opened", "the ticket was never opened")
+            for e in expired
+        ]
+
+    @staticmethod
+    def _record_entry(state: TicketState, event: Event) -> Entry:
+        entry: Entry = (event.ts, state.seq, event.type, event.event_id, event.priority,
+                        event.service, event.customer, event.ref)
+        state.seq += 1
+        assert state.history is not None
+        history = state.history
+        if history and entry < history[-1]:
+            history.append(entry)
+            history.sort()
+        else:
+            history.append(entry)
+        return entry
+
+    @staticmethod
+    def _compact(state: TicketState) -> None:
+        state.history = None
+        state.clocks = {}
+
+    # -- the clocks ----------------------------------------------------------
+    def _recompute(self, state: TicketState, now: int) -> list[Record]:
+        """Rebuild the clocks from the whole history, then emit and retract the difference."""
+        assert state.history is not None
+        terms = self._terms(state)
+        horizon = state.sim_time
+        state.clocks = {}
+        state.last_fire = NEVER
+        state.closed_at = None
+        facts: SlotFacts = []
+        for entry in state.history:
+            if entry[2] == "opened":
+                state.priority = entry[4]
+            self._run_until(state, terms, entry[0] - 1, facts, now)
+            self._apply_entry(state, terms, entry, facts, now)
+        self._run_until(state, terms, horizon, facts, now)
+        return self._diff(state, facts, full=True, now=now)
+
+    def _run_until(self, state: TicketState, terms: Terms, until: int, facts: SlotFacts,
+                   now: int) -> None:
+        """Fire, in time order, every threshold of the ticket's clocks due at or before `until`."""
+        if until > state.sim_time:
+            state.sim_time = until
+        clocks = state.clocks.values()
+        calendar, warn_at = terms.calendar, terms.warn_at
+        while True:
+            first = None
+            for clock in clocks:
+                if clock.due is not None and clock.due <= until and (
+                        first is None or clock.due < first.due):  # type: ignore[operator]
+                    first = clock
+            if first is None:
+                return
+            fact = first.fire(calendar, warn_at)
+            if fact[2] > state.last_fire:
+                state.last_fire = fact[2]
+            facts.append(self._fact(state, terms, first, fact, now))
+
+    def _apply_entry(self, state: TicketState, terms: Terms, entry: Entry, facts: SlotFacts,
+                     now: int) -> None:
+        ts, kind = entry[0], entry[2]
+        calendar, n_warnings = terms.calendar, len(terms.warn_at)
+        if kind == "priority_changed":
+            state.priority = entry[4]
+            self._retarget(state, terms, ts)
+        touched: list[Clock] = []
+        for metric in self._relevant.get(kind, ()):
+            clock = state.clocks.get(metric.name)
+            produced = self._apply_metric(state, terms, metric, clock, kind, ts)
+            clock = state.clocks.get(metric.name)
+            if clock is not None:
+                touched.append(clock)
+                for fact in produced:
+                    facts.append(self._fact(state, terms, clock, fact, now))
+        if kind == "closed" or kind == "cancelled":
+            for clock in state.clocks.values():  # final for every metric, declared or not
+                if clock.active:
+                    produced = (clock.stop(calendar, ts, n_warnings) if kind == "closed"
+                                else clock.cancel(calendar, ts))
+                    facts.extend(self._fact(state, terms, clock, f, now) for f in produced)
+                    touched.append(clock)
+            if kind == "closed":
+                state.closed_at = ts
+        for clock in touched:
+            clock.refresh_due(calendar, terms.warn_at)
+
+    def _apply_metric(self, state: TicketState, terms: Terms, metric: MetricDef,
+                      clock: Clock | None, kind: str, ts: int) -> list[Fact]:
+        calendar, n_warnings = terms.calendar, len(terms.warn_at)
+        status = clock.status if clock is not None else -1
+        active = status in (RUNNING, PAUSED)
+        if kind in metric.cancel:
+            return clock.cancel(calendar, ts) if active else []  # type: ignore[union-attr]
+        if kind in metric.stop:
+            return clock.stop(calendar, ts, n_warnings) if active else []  # type: ignore[union-attr]
+        if kind in metric.pause:
+            if status == RUNNING and metric.name in terms.pausable:
+                clock.pause(calendar, ts)  # type: ignore[union-attr]
+        elif kind in metric.resume:
+            if status == PAUSED:
+                clock.resume(ts)  # type: ignore[union-attr]
+        elif kind in metric.reopen:
+            if status == STOPPED:
+                if metric.on_reopen == "resume":
+                    clock.reopen(ts)  # type: ignore[union-attr]
+                else:
+                    self._start(state, terms, metric, clock, ts)
+        elif kind in metric.start and (clock is None or (
+                metric.cycles == "per_start" and status in (STOPPED, CANCELLED))):
+            self._start(state, terms, metric, clock, ts)
+        return []
+
+    @staticmethod
+    def _start(state: TicketState, terms: Terms, metric: MetricDef, clock: Clock | None,
+               ts: int) -> None:
+        target = terms.target_ms(state.priority or "", metric.name)
+        if target is None:
+            return
+        if clock is None:
+            clock = state.clocks[metric.name] = Clock(metric.name)
+        clock.start(ts, target, clock.cycle + 1)
+
+    @staticmethod
+    def _retarget(state: TicketState, terms: Terms, ts: int) -> None:
+        for clock in state.clocks.values():
+            if clock.active:
+                target = terms.target_ms(state.priority or "", clock.metric)
+                if target is not None:
+                    clock.retarget(terms.calendar, ts, target)
+                    clock.refresh_due(terms.calendar, terms.warn_at)
+
+    # -- records -------------------------------------------------------------
+    def _fact(self, state: TicketState, terms: Terms, clock: Clock, fact: Fact,
+              now: int) -> tuple[str, Record]:
+        kind, index, instant, deadline = fact
+        calendar = terms.calendar
+        slot = f"{state.ticket_id}:{clock.metric}:{clock.cycle}:{kind}"
+        record: Record = {
+            "kind": kind, "ticket_id": state.ticket_id, "metric": clock.metric,
+            "cycle": clock.cycle, "service": state.service, "customer": state.customer,
+            "priority": state.priority, "policy_version": state.version,
+            "target_seconds": clock.target / 1000, "started_at": format_ts(clock.started_at),
+        }
+        if kind == "breach":
+            record["elapsed_seconds"] = clock.counted_at(calendar, instant) / 1000
+            record["deadline"] = format_ts(deadline)
+            record["breached_at"] = format_ts(instant)
+            record["detected_at"] = format_ts(max(now, instant))
+        elif kind == "warning":
+            threshold = terms.warn_at[index]
+            slot = f"{slot}:{threshold}"
+            due = clock.deadline(calendar)
+            record["threshold"] = threshold
+            record["at"] = format_ts(instant)
+            record["deadline"] = None if due is None else format_ts(due)
+            remaining = clock.target - clock.counted_at(calendar, instant)
+            record["remaining_seconds"] = max(0, remaining) / 1000
+        else:
+            if clock.status == CANCELLED:
+                status = "cancelled"
+            elif clock.breach_fired(len(terms.warn_at)):
+                status = "breached"
+            else:
+                status = "met"
+            record["status"] = status
+            record["elapsed_seconds"] = clock.counted / 1000
+            record["stopped_at"] = format_ts(instant)
+        return slot, record
+
+    def _diff(self, state: TicketState, facts: SlotFacts, full: bool, now: int) -> list[Record]:
+        """Facts to records: new outputs get ids; with `full`, vanished outputs are retracted."""
+        if full:
+            latest: dict[str, Record] = {}
+            for slot, record in facts:
+                latest.pop(slot, None)
+                latest[slot] = record
+            facts = list(latest.items())
+        records: list[Record] = []
+        emitted = state.emitted
+        for slot, record in facts:
+            kind = record["kind"]
+            known = emitted.get(slot)
+            fingerprint = None
+            if kind == "outcome":
+                fingerprint = [record["status"], record["elapsed_seconds"], record["stopped_at"]]
+                if known is not None and known[1] and known[2] == fingerprint:
+                    continue
+            elif known is not None and known[1]:
+                continue
+            revision = 0 if known is None else known[0] + 1
+            emitted[slot] = [revision, 1, fingerprint, record["metric"], kind]
+            record["id"] = _output_id(slot, kind, revision)
+            if kind == "outcome":
+                record["revision"] = revision
+            records.append(record)
+        if full:
+            current = {slot for slot, _ in facts}
+            for slot, known in emitted.items():
+                if known[1] and slot not in current:
+                    known[1] = 0
+                    records.append(self._retraction(state, slot, known, now))
+        return records
+
+    @staticmethod
+    def _retraction(state: TicketState, slot: str, known: list, now: int) -> Record:
+        withdrawn = _output_id(slot, known[4], known[0])
+        return {
+            "kind": "retraction", "id": f"{withdrawn}:retracted", "retracts": withdrawn,
+            "retracts_kind": known[4], "ticket_id": state.ticket_id, "metric": known[3],
+            "service": state.service, "customer": state.customer, "at": format_ts(now),
+        }
+
+    @staticmethod
+    def _rejected(state: TicketState, event: Event, code: str, message: str) -> Record:
+        return {
+            "kind": "rejected", "reason": code, "message": message, "ref": event.ref,
+            "ticket_id": state.ticket_id, "event_id": event.event_id, "type": event.type,
+            "ts": format_ts(event.ts),
+        }
+
+    @staticmethod
+    def _rejected_entry(state: TicketState, entry: Entry, code: str, message: str) -> Record:
+        return {
+            "kind": "rejected", "reason": code, "message": message, "ref": entry[7],
+            "ticket_id": state.ticket_id, "event_id": entry[3], "type": entry[2],
+            "ts": format_ts(entry[0]),
+        }
+
+
+def _output_id(slot: str, kind: str, revision: int) -> str:
+    """Deterministic: ticket, metric, cycle, kind, threshold, and a revision where there is one."""
+    if kind == "outcome" or revision:
+        return f"{slot}:{revision}"
+    return slot

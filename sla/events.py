@@ -1,0 +1,123 @@
+"""Service events: validation of a decoded JSON object into an `Event`, and time formats.
+
+An event arrives as a plain mapping (the codec outside `sla/` decodes bytes);
+`parse_event` checks it against DESIGN.md's schema and raises `InvalidEvent`
+with a reason code (bounded, for metrics) and a message a person understands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from sla.errors import InvalidEvent
+
+__all__ = ["Event", "parse_event", "parse_ts", "format_ts", "reject", "MIN_TS_MS"]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything earlier is epoch seconds by mistake
+MAX_TS_MS = 7_258_118_400_000  # 2200-01-01
+
+
+class Event(NamedTuple):
+    """One service event, times in epoch milliseconds. `ref` locates its source (line, offset)."""
+
+    event_id: str
+    ticket_id: str
+    type: str
+    ts: int
+    service: str | None = None
+    customer: str | None = None
+    priority: str | None = None
+    ref: int | None = None
+
+
+def reject(code: str, message: str) -> InvalidEvent:
+    error = InvalidEvent(message)
+    error.code = code  # type: ignore[attr-defined]
+    return error
+
+
+def parse_ts(value: Any, field: str = "ts") -> int:
+    """RFC 3339 with an offset, or epoch milliseconds -> epoch milliseconds."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise reject("bad_type", f"{field}: expected an RFC 3339 string or epoch milliseconds")
+    if isinstance(value, int):
+        ms = value
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise reject("bad_timestamp", f"{field}: {value!r} is not an RFC 3339 time") from None
+        if moment.tzinfo is None:
+            raise reject("bad_timestamp", f"{field}: {value!r} has no UTC offset")
+        ms = (moment - EPOCH) // _MS
+    if not MIN_TS_MS <= ms < MAX_TS_MS:
+        hint = " (epoch seconds? ts takes milliseconds)" if 0 < ms < MIN_TS_MS else ""
+        raise reject("bad_timestamp", f"{field}: {value!r} is out of range{hint}")
+    return ms
+
+
+@lru_cache(maxsize=4096)
+def _day(days: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=days)).isoformat()
+
+
+def format_ts(ms: int) -> str:
+    """Epoch milliseconds -> RFC 3339 UTC, with milliseconds only when not whole seconds."""
+    secs, milli = divmod(ms, 1000)
+    days, of_day = divmod(secs, 86400)
+    hours, rest = divmod(of_day, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if milli:
+        return f"{_day(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{milli:03d}Z"
+    return f"{_day(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}Z"
+
+
+def _text(obj: Mapping[str, Any], field: str, required: bool) -> str | None:
+    value = obj.get(field)
+    if value is None:
+        if required:
+            raise reject("missing_field", f"{field}: missing")
+        return None
+    if not isinstance(value, str) or not value:
+        raise reject("bad_type", f"{field}: expected a non-empty string, got {value!r:.40}")
+    return value
+
+
+# Fields each event type must carry beyond the four every event has.
+_REQUIRED = {
+    "opened": ("service", "customer", "priority"),
+    "priority_changed": ("priority",),
+}
+
+
+def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None) -> Event:
+    """Validate one decoded event; raise InvalidEvent (with `.code`) naming what is wrong."""
+    if not isinstance(obj, dict):
+        raise reject("bad_type", f"expected a JSON object, got {type(obj).__name__}")
+    event_id = _text(obj, "event_id", True)
+    ticket_id = _text(obj, "ticket_id", True)
+    kind = _text(obj, "type", True)
+    if "ts" not in obj:
+        raise reject("missing_field", "ts: missing")
+    ts = parse_ts(obj["ts"])
+    if kind not in known_types:
+        raise reject("unknown_type", f"type: unknown event type {kind!r}")
+    needs = _REQUIRED.get(kind, ())  # type: ignore[call-overload]
+    attributes = obj.get("attributes")
+    if attributes is not None and not isinstance(attributes, dict):
+        raise reject("bad_type", "attributes: expected an object")
+    return Event(
+        event_id,  # type: ignore[arg-type]
+        ticket_id,  # type: ignore[arg-type]
+        kind,  # type: ignore[arg-type]
+        ts,
+        _text(obj, "service", "service" in needs),
+        _text(obj, "customer", "customer" in needs),
+        _text(obj, "priority", "priority" in needs),
+        ref,
+    )
