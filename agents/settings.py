@@ -1,0 +1,279 @@
+"""The monitor's settings: one frozen model, read from a YAML file and `SLAMON_*` variables.
+
+This is the only module that reads `SLAMON_*` environment variables. Precedence, lowest
+first: the defaults below < the YAML file (`--config`, default `config/slamon.yaml`) <
+the environment. Every problem found is reported at once, each naming its key or variable
+(and the file and line for YAML), as a `SettingsError`.
+
+Relative paths are taken relative to the working directory, as they are given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from sla.errors import SlamonError
+
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "DEFAULT_CONFIG",
+    "ENV_VARS",
+    "load_settings",
+    "add_config_argument",
+    "settings_from_args",
+    "describe",
+]
+
+DEFAULT_CONFIG = Path("config/slamon.yaml")
+_NAME = re.compile(r"^[A-Za-z0-9._-]*$")  # what Kafka allows in topic names and group ids
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class SettingsError(SlamonError):
+    """Invalid settings; `problems` lists each one with the key or variable it concerns."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid settings:\n  " + "\n  ".join(self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a worker needs to know about its environment; built by `load_settings`."""
+
+    app_id: str = "slamon"
+    broker: str = "kafka://127.0.0.1:9092"  # one or more kafka://host:port, joined by ';'
+    policies: Path = Path("config/policies.yaml")
+    partitions: int = 4  # of sla.events and every topic co-partitioned with it
+    replication_factor: int = 1  # of the topics the monitor creates
+    store: str = "rocksdb://"  # table store: rocksdb:// or memory://
+    data_dir: Path = Path(".data")  # RocksDB tables and Faust's worker state
+    tick_interval: float = 1.0  # seconds between deadline ticks
+    lateness: float = 60.0  # seconds of event time an event may arrive late
+    web_host: str = "0.0.0.0"  # the web server serves /metrics to Prometheus
+    web_port: int = 6066
+    topic_prefix: str = "sla."
+    log_level: LogLevel = "info"
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The broker as host:port strings, for kafka-python and aiokafka."""
+        return [f"{url.hostname}:{url.port}" for url in map(urlsplit, self.broker.split(";"))]
+
+    def topic(self, name: str) -> str:
+        """A topic's full name: `topic("events")` is `sla.events` with the default prefix."""
+        return f"{self.topic_prefix}{name}"
+
+
+# key -> environment variable; keys are Settings fields and the YAML file's keys.
+ENV_VARS: dict[str, str] = {
+    "app_id": "SLAMON_APP_ID",
+    "broker": "SLAMON_BROKER",
+    "policies": "SLAMON_POLICIES",
+    "partitions": "SLAMON_PARTITIONS",
+    "replication_factor": "SLAMON_REPLICATION_FACTOR",
+    "store": "SLAMON_STORE",
+    "data_dir": "SLAMON_DATA_DIR",
+    "tick_interval": "SLAMON_TICK_INTERVAL",
+    "lateness": "SLAMON_LATENESS",
+    "web_host": "SLAMON_WEB_HOST",
+    "web_port": "SLAMON_WEB_PORT",
+    "topic_prefix": "SLAMON_TOPIC_PREFIX",
+    "log_level": "SLAMON_LOG_LEVEL",
+}
+
+
+# --- parsers: raw value (YAML scalar or env string) -> typed value, ValueError with a reason ---
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def parse(raw: Any) -> int:
+        if isinstance(raw, bool | float):
+            raise ValueError(f"{raw!r} is not an integer")
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"{raw!r} is not an integer") from None
+        if not low <= value <= high:
+            raise ValueError(f"{value} is out of range {low}..{high}")
+        return value
+
+    return parse
+
+
+def _seconds(minimum: float, inclusive: bool) -> Callable[[Any], float]:
+    def parse(raw: Any) -> float:
+        if isinstance(raw, bool):
+            raise ValueError(f"{raw!r} is not a number of seconds")
+        try:
+            value = float(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a number of seconds") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{raw!r} is not a finite number of seconds")
+        if value < minimum or (value == minimum and not inclusive):
+            raise ValueError(f"{value:g} must be {'>=' if inclusive else '>'} {minimum:g}")
+        return value
+
+    return parse
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str | int) or isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not a string")
+    value = str(raw).strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _kafka_name(raw: Any) -> str:
+    value = _text(raw)
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} may contain only letters, digits, '.', '_' and '-'")
+    return value
+
+
+def _topic_prefix(raw: Any) -> str:
+    value = "" if raw is None else str(raw).strip()
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} may contain only letters, digits, '.', '_' and '-'")
+    return value
+
+
+def _path(raw: Any) -> Path:
+    return Path(_text(raw))
+
+
+def _broker(raw: Any) -> str:
+    """`kafka://h:p;kafka://h2:p`, `h:p,h2:p` or a mix; normalised to `kafka://h:p;...`."""
+    urls = []
+    for part in re.split(r"[;,]", _text(raw)):
+        part = part.strip()
+        url = urlsplit(part if "://" in part else f"kafka://{part}")
+        try:
+            port = url.port
+        except ValueError:
+            port = None
+        if url.scheme != "kafka" or not url.hostname or port is None or url.path not in ("", "/"):
+            raise ValueError(f"{part!r} is not kafka://HOST:PORT")
+        urls.append(f"kafka://{url.hostname}:{port}")
+    return ";".join(urls)
+
+
+def _store(raw: Any) -> str:
+    value = _text(raw)
+    if value not in ("rocksdb://", "memory://"):
+        raise ValueError(f"{value!r} is not one of rocksdb://, memory://")
+    return value
+
+
+def _log_level(raw: Any) -> str:
+    value = _text(raw).lower()
+    if value not in ("debug", "info", "warning", "error"):
+        raise ValueError(f"{value!r} is not one of debug, info, warning, error")
+    return value
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "app_id": _kafka_name,
+    "broker": _broker,
+    "policies": _path,
+    "partitions": _integer(1, 10_000),
+    "replication_factor": _integer(1, 32),
+    "store": _store,
+    "data_dir": _path,
+    "tick_interval": _seconds(0.0, inclusive=False),
+    "lateness": _seconds(0.0, inclusive=True),
+    "web_host": _text,
+    "web_port": _integer(1, 65535),
+    "topic_prefix": _topic_prefix,
+    "log_level": _log_level,
+}
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def _read_yaml(path: Path, problems: list[str]) -> dict[str, tuple[Any, str]]:
+    """The file's keys -> (raw value, "file:line: key" for messages); problems appended."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+        return {}
+    except YAMLError as exc:
+        problems.append(f"{path}: not valid YAML: {exc}".replace("\n", " "))
+        return {}
+    if document is None:
+        return {}
+    if not isinstance(document, Mapping):
+        problems.append(f"{path}: expected a mapping of settings, got {type(document).__name__}")
+        return {}
+    found: dict[str, tuple[Any, str]] = {}
+    for key, value in document.items():
+        line = document.lc.key(key)[0] + 1 if hasattr(document, "lc") else 0
+        where = f"{path}:{line}: {key}"
+        if key not in _PARSERS:
+            problems.append(f"{where}: unknown setting (known: {', '.join(_PARSERS)})")
+            continue
+        found[str(key)] = (value, where)
+    return found
+
+
+def load_settings(config: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the defaults, the YAML file and the environment, validated.
+
+    `config` None means `config/slamon.yaml` if it exists (defaults otherwise); a file named
+    explicitly must exist. `environ` defaults to `os.environ`.
+    """
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+    raw: dict[str, tuple[Any, str]] = {}
+    if config is not None or DEFAULT_CONFIG.is_file():
+        raw.update(_read_yaml(config if config is not None else DEFAULT_CONFIG, problems))
+    for key, variable in ENV_VARS.items():
+        if variable in environ:
+            raw[key] = (environ[variable], variable)
+    values: dict[str, Any] = {}
+    for key, (value, where) in raw.items():
+        try:
+            values[key] = _PARSERS[key](value)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    if problems:
+        raise SettingsError(problems)
+    return replace(Settings(), **values)
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """The `--config FILE` option every command that needs settings takes."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"settings file (default: {DEFAULT_CONFIG} if it exists); "
+        "SLAMON_* environment variables override it",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings for a command whose parser got `add_config_argument`."""
+    return load_settings(getattr(args, "config", None))
+
+
+def describe(settings: Settings) -> str:
+    """One line per setting, for logs and `--help`-like output."""
+    return "\n".join(f"{f.name} = {getattr(settings, f.name)}" for f in fields(settings))
