@@ -119,7 +119,7 @@ class Calendar:
         return WorkingCalendar(self, exclusions)
 
 
-CALENDAR_24X7 = Calendar("24x7", "UTC", ((0, MINUTES_PER_DAY),) * 7)
+CALENDAR_24X7 = Calendar("24x7", "UTC", (((0, MINUTES_PER_DAY),),) * 7)
 
 
 def _merge(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -142,8 +142,17 @@ _Day = tuple[int, int, tuple[int, ...], tuple[int, ...], int]
 class WorkingCalendar:
     """A calendar minus exclusion windows; implements sla.model.WorkingTime in epoch ms."""
 
-    __slots__ = ("calendar", "exclusions", "_tz", "_guess_ms", "_always_on",
-                 "_ex_starts", "_ex_ends", "_days", "_max_days")
+    __slots__ = (
+        "calendar",
+        "exclusions",
+        "_tz",
+        "_guess_ms",
+        "_always_on",
+        "_ex_starts",
+        "_ex_ends",
+        "_days",
+        "_max_days",
+    )
 
     def __init__(
         self, calendar: Calendar, exclusions: Iterable[Exclusion] = (), *, cache_days: int = 4096
