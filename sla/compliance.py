@@ -130,8 +130,8 @@ class Compliance:
         ratio = met / total if total else 1.0
         seconds = sorted(value for _, value in bucket.values())
         return {
-            "kind": "compliance",
             "id": f"{service}:{customer}:{priority}:{metric}:{window}:{format_ts(start)}",
+            "kind": "compliance",
             "service": service, "customer": customer, "priority": priority, "metric": metric,
             "window": window, "window_start": format_ts(start), "window_end": format_ts(end),
             "met": met, "breached": total - met, "total": total, "compliance_ratio": ratio,

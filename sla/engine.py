@@ -304,7 +304,7 @@ class Engine:
         calendar = terms.calendar
         slot = f"{state.ticket_id}:{clock.metric}:{clock.cycle}:{kind}"
         record: Record = {
-            "kind": kind, "ticket_id": state.ticket_id, "metric": clock.metric,
+            "id": None, "kind": kind, "ticket_id": state.ticket_id, "metric": clock.metric,
             "cycle": clock.cycle, "service": state.service, "customer": state.customer,
             "priority": state.priority, "policy_version": state.version,
             "target_seconds": clock.target / 1000, "started_at": format_ts(clock.started_at),
