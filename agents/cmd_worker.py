@@ -1,0 +1,44 @@
+"""`slamon worker`: run the monitor (the Faust app from `agents.app`) against Kafka.
+
+Settings come from `--config` (default config/slamon.yaml) and `SLAMON_*` variables.
+The worker runs until SIGINT or SIGTERM, then shuts down cleanly (offsets committed,
+tables flushed). Faust is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agents.settings import SettingsError, add_config_argument, settings_from_args
+
+HELP = "run the monitor: consume service events from Kafka and keep SLA clocks"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument(
+        "--loglevel",
+        choices=["debug", "info", "warning", "error"],
+        default=None,
+        help="log level (default: the setting log_level / SLAMON_LOG_LEVEL)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+    except SettingsError as exc:
+        print(f"slamon worker: {exc}", file=sys.stderr)
+        return 2
+    import faust
+
+    from agents.app import create_app
+
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=args.loglevel or settings.log_level)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    return 0
