@@ -78,7 +78,7 @@ def parse_interval(text: str) -> Interval:
     if first == MINUTES_PER_DAY:
         raise ValueError(f"{text!r} starts at 24:00; use 00:00 of the next day")
     if last <= first:
-        raise ValueError(f"{text!r} ends before it starts (hours are [start, end), within a day)")
+        raise ValueError(f"{text!r} ends at or before its start")
     return first, last
 
 

@@ -55,7 +55,12 @@ class SpecReader:
     def __init__(self, source: str, lines: Mapping[Path, int] | None = None) -> None:
         self.source = source
         self.lines: Mapping[Path, int] = lines or {}
-        self.problems: list[str] = []
+        self._found: list[tuple[int, str]] = []
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem recorded, in the order of the file's lines."""
+        return [message for _, message in sorted(self._found, key=lambda found: found[0])]
 
     def problem(self, path: Path, reason: str) -> None:
         where = self.source
@@ -63,7 +68,8 @@ class SpecReader:
         if line is not None:
             where += f":{line}"
         place = format_path(path)
-        self.problems.append(f"{where}: {place}: {reason}" if place else f"{where}: {reason}")
+        message = f"{where}: {place}: {reason}" if place else f"{where}: {reason}"
+        self._found.append((line or 0, message))
 
     def line_of(self, path: Path) -> int | None:
         for size in range(len(path), -1, -1):
