@@ -130,16 +130,39 @@ def _metric(
             reader.problem(path, f"missing {key!r} (the event types that {key} the clock)")
         else:
             sets[key] = frozenset()
+    for key in ("start", "stop"):
+        if key in fields and not sets[key]:
+            reader.problem((*path, key), f"name at least one event type that {key}s the clock")
     _check_disjoint(reader, path, sets)
-    options: dict[str, Any] = {}
-    for key, choices in (("on_reopen", ("resume", "new_cycle")), ("cycles", ("once", "per_start"))):
-        if key in fields:
-            options[key] = reader.choice((*path, key), fields[key], choices)
-        elif base is not None:
-            options[key] = getattr(base, key)
-    if len(sets) < len(METRIC_SETS) or None in options.values():
+    on_reopen = _option(reader, path, fields, "on_reopen", ("resume", "new_cycle"), base)
+    cycles = _option(reader, path, fields, "cycles", ("once", "per_start"), base)
+    if len(sets) < len(METRIC_SETS) or on_reopen is None or cycles is None:
         return None
-    return MetricDef(name=name, **sets, **options)
+    return MetricDef(
+        name,
+        sets["start"],
+        sets["stop"],
+        sets["pause"],
+        sets["resume"],
+        sets["cancel"],
+        sets["reopen"],
+        on_reopen=on_reopen,  # type: ignore[arg-type]  # checked against the Literal's values
+        cycles=cycles,  # type: ignore[arg-type]
+    )
+
+
+def _option(
+    reader: SpecReader,
+    path: Path,
+    fields: Mapping[str, Any],
+    key: str,
+    choices: tuple[str, ...],
+    base: MetricDef | None,
+) -> str | None:
+    """A metric's `on_reopen` / `cycles`: as written, else the overridden default's, else first."""
+    if key in fields:
+        return reader.choice((*path, key), fields[key], choices)
+    return getattr(base, key) if base is not None else choices[0]
 
 
 def _check_disjoint(reader: SpecReader, path: Path, sets: Mapping[str, frozenset[str]]) -> None:

@@ -244,6 +244,24 @@ def test_new_york_dst() -> None:
     assert ny.elapsed(ms("2026-03-08T00:00:00-05:00"), ms("2026-03-09T00:00:00-04:00")) == 23 * H
 
 
+def test_midnight_in_a_gap_starts_the_day_when_clocks_jump() -> None:
+    # Chile springs forward at 24:00 on Sat 2026-09-05: Sunday 6 Sep begins at 01:00 -03
+    # (= 04:00Z, the jump) and lasts 23 h.
+    cal = sunday_only((0, 1440), zone="America/Santiago")
+    saturday = ms("2026-09-05T12:00:00-04:00")
+    assert cal.elapsed(saturday, saturday + 48 * H) == 23 * H
+    assert iso(cal.instant_after(saturday, 1)) == "2026-09-06T04:00:00.001+00:00"
+
+
+def test_a_date_that_never_happened_counts_nothing() -> None:
+    # Samoa skipped Friday 2011-12-30; with Fridays only, the next working ms is
+    # Fri 2012-01-06 00:00 +14:00 = 2012-01-05 10:00Z.
+    fridays = Calendar("fri", "Pacific/Apia", (*((),) * 4, ((0, 1440),), (), ())).working_time()
+    start = ms("2011-12-28T00:00:00+00:00")
+    assert fridays.elapsed(start, start + 5 * 24 * H) == 0
+    assert iso(fridays.instant_after(start, 1)) == "2012-01-05T10:00:00.001+00:00"
+
+
 # -- exclusions ---------------------------------------------------------------------------------
 
 MAINTENANCE = Exclusion("db", ms("2026-12-05T22:00:00+00:00"), ms("2026-12-06T02:00:00+00:00"))

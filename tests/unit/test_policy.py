@@ -171,6 +171,8 @@ CASES = [
      "on_reopen: 'sometimes' is not one of: resume, new_cycle"),
     ("metrics", {"Next": {"start": ["a"], "stop": ["b"]}}, "policies.yaml: metrics.Next: a metric "
      "name uses lower-case letters, digits and _"),
+    ("metrics", {"x": {"start": [], "stop": ["b"]}}, "policies.yaml: metrics.x.start: name at "
+     "least one event type that starts the clock"),
     ("metrics", {"x": {"start": ["a"], "stop": ["a"]}}, "policies.yaml: metrics.x: event type "
      "'a' is in both start and stop"),
 ]
