@@ -36,6 +36,7 @@ __all__ = [
     "MonitorMetrics",
     "ObjectiveLookup",
     "DETECTION_DELAY_BUCKETS",
+    "REJECT_REASONS",
     "duration_buckets",
     "exported_names",
     "exposition",
@@ -54,6 +55,9 @@ DEFAULT_DURATION_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
                             86400.0, 259200.0)
 CLOCK_LABELS = ("service", "customer", "priority", "metric")
 STATUSES = ("met", "breached", "cancelled")
+# The reject codes the codec and engine give; created at 0 so the first reject is a rate.
+REJECT_REASONS = ("not_json", "missing_field", "bad_type", "unknown_type", "too_large",
+                  "never_opened", "ticket_closed", "bad_timestamp")
 _EXEMPLAR_VALUE_MAX = 128 - len("ticket_id")  # OpenMetrics caps an exemplar's label set
 _SEEN_IDS = 16384
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
@@ -159,6 +163,8 @@ class MonitorMetrics:
                               registry=r)
         self.rejected = Counter("slamon_events_rejected", "Input rejected to the DLQ, by reason.",
                                 ("reason",), registry=r)
+        for reason in REJECT_REASONS:
+            self._child(self.rejected, (reason,))
         self.last_event = Gauge("slamon_events_last_timestamp_seconds",
                                 "Wall time of the last service event processed.", registry=r)
         self.lag = Gauge("slamon_consumer_lag_messages", "Messages behind the end of a partition.",
