@@ -1,7 +1,8 @@
-"""`slamon kafka start|stop|status`: a local single-node Kafka broker for development.
+"""`slamon kafka start|stop|status|fetch`: a local single-node Kafka broker for development.
 
 The broker runs from the Maven jars of deploy/kafka/ (fetched on first start) with the
 machine's Java 17+, on 127.0.0.1; its state and log live under `.kafka/<port>/`.
+`fetch` only fetches the jars (what `scripts/setup` runs).
 
 Exit status: 0 on success; 1 on an error (message on stderr) -- including `start` while
 the broker already runs, which is refused; `status` exits 3 when the broker is not running.
@@ -25,7 +26,7 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
     parser.add_argument(
         "--port",
         type=int,
@@ -88,6 +89,13 @@ def _stop(cfg: localkafka.BrokerConfig, timeout: float) -> int:
     return 0
 
 
+def _fetch(cfg: localkafka.BrokerConfig) -> int:
+    localkafka.ensure_jars(cfg, say=lambda line: print(line, flush=True))
+    version = localkafka.kafka_version(cfg.deploy_dir)
+    print(f"Kafka {version} jars are in {cfg.lib_dir}")
+    return 0
+
+
 def _status(cfg: localkafka.BrokerConfig) -> int:
     found = localkafka.status(cfg)
     print(found.describe())
@@ -96,7 +104,7 @@ def _status(cfg: localkafka.BrokerConfig) -> int:
 
 def _for_all(args: argparse.Namespace) -> int:
     brokers = localkafka.instances(args.dir)
-    if args.action == "start":
+    if args.action in ("start", "fetch"):
         raise localkafka.LocalKafkaError("--all applies to stop and status only")
     if not brokers:
         print(f"no local Kafka broker under {args.dir}")
@@ -117,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
             return _start(cfg)
         if args.action == "stop":
             return _stop(cfg, args.timeout)
+        if args.action == "fetch":
+            return _fetch(cfg)
         return _status(cfg)
     except (localkafka.LocalKafkaError, SettingsError) as exc:
         print(f"slamon kafka {args.action}: {exc}", file=sys.stderr)
