@@ -1,0 +1,138 @@
+"""The clock agent and its deadline ticks, wired into a Faust app.
+
+One agent reads `<prefix>events` and `<prefix>ticks` together: the topics are
+co-partitioned, so Faust assigns partition p of both to the same worker, and
+a tick is handled in-stream like any event (table writes, changelog and
+offsets stay consistent; a timer could not write the table). A background
+task sends a tick to a partition this worker actively owns when the earliest
+deadline of that partition is due, or at once after a rebalance so the
+deadline index is rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import faust
+
+from agents.processor import ClockProcessor, Output, wall_ms
+from agents.settings import Settings
+from sla.engine import Engine
+from streams.topics import TopicCatalogue
+
+__all__ = ["ClockService", "add_clock_agent"]
+
+logger = logging.getLogger(__name__)
+
+TICK_RETRY_MS = 5_000  # a tick not handled by then is sent again
+RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+       "value_serializer": "raw"}
+
+
+class ClockService:
+    """Holds what the agent and the tick task share: processor, topics, in-flight ticks."""
+
+    def __init__(self, app: faust.App, settings: Settings, engine: Engine,
+                 observer: Any = None) -> None:
+        self.app = app
+        self.catalogue = TopicCatalogue(settings.topic_prefix, settings.partitions)
+        self.tick_interval = settings.tick_interval
+        partitions = settings.partitions
+        self.table = app.Table("slamon-clocks", partitions=partitions, **RAW)
+        self.processor = ClockProcessor(engine, self.table, self.catalogue, observer)
+        self.source = app.topic(self.catalogue.events, self.catalogue.ticks,
+                                partitions=partitions, internal=True, **RAW)
+        self.topics = {
+            name: app.topic(name, partitions=partitions, internal=True, **RAW)
+            for name in (self.catalogue.events, self.catalogue.ticks,
+                         self.catalogue.compliance_input, *self.catalogue.outputs)
+        }
+        self.index_stale = True
+        self.ticks_in_flight: dict[int, int] = {}  # partition -> when its tick was sent
+        self.wake = asyncio.Event()
+
+    # -- the agent -----------------------------------------------------------
+    async def run_agent(self, stream: faust.StreamT) -> None:
+        processor = self.processor
+        ticks = self.catalogue.ticks
+        async for event in stream.events():
+            message = event.message
+            if self.index_stale:
+                self._rebuild_index()
+            if message.topic == ticks:
+                self.ticks_in_flight.pop(message.partition, None)
+                outputs = processor.handle_tick(message.partition)
+            else:
+                outputs = processor.handle_event(message.partition, message.key, message.value,
+                                                 message.offset)
+                self._maybe_wake(message.partition)
+            await self._send(outputs)
+
+    async def _send(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            await self.topics[output.topic].send(key=output.key, value=output.value,
+                                                 headers=output.headers)
+
+    def _rebuild_index(self) -> None:
+        count = self.processor.rebuild_index(self.table.items())
+        self.index_stale = False
+        logger.info("deadline index rebuilt: %d tickets with something due", count)
+
+    def _maybe_wake(self, partition: int) -> None:
+        due = self.processor.index.next_due(partition)
+        if due is not None and due <= wall_ms() + self.tick_interval * 1000:
+            self.wake.set()
+
+    # -- ticks ---------------------------------------------------------------
+    def owned_partitions(self) -> list[int]:
+        events = self.catalogue.events
+        return sorted(tp.partition for tp in self.app.assignor.assigned_actives()
+                      if tp.topic == events)
+
+    def on_partitions_assigned(self) -> None:
+        self.index_stale = True
+        self.ticks_in_flight.clear()
+        self.wake.set()
+
+    async def tick_loop(self) -> None:
+        """Send ticks to owned partitions whose earliest deadline is due; sleep until the next."""
+        while True:
+            timeout = self.tick_interval
+            if not self.app.rebalancing:
+                timeout = await self._send_due_ticks()
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=max(timeout, 0.005))
+
+    async def _send_due_ticks(self) -> float:
+        now = wall_ms()
+        sleep_ms = self.tick_interval * 1000
+        index = self.processor.index
+        for partition in self.owned_partitions():
+            sent = self.ticks_in_flight.get(partition)
+            if sent is not None and now - sent < TICK_RETRY_MS:
+                continue
+            due = None if self.index_stale else index.next_due(partition)
+            if self.index_stale or (due is not None and due <= now):
+                self.ticks_in_flight[partition] = now
+                await self.topics[self.catalogue.ticks].send(value=b"", partition=partition)
+            elif due is not None:
+                sleep_ms = min(sleep_ms, due - now)
+        return sleep_ms / 1000
+
+
+def add_clock_agent(app: faust.App, settings: Settings, engine: Engine,
+                    observer: Any = None) -> ClockService:
+    """Add the clock agent, its table and the tick task to `app`."""
+    service = ClockService(app, settings, engine, observer)
+    app.agent(service.source, name="slamon.clocks")(service.run_agent)
+    app.task(service.tick_loop)
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(*args: Any, **kwargs: Any) -> None:
+        service.on_partitions_assigned()
+
+    return service

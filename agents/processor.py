@@ -1,0 +1,163 @@
+"""The clock processor: what the clock agent does with one message, without Faust.
+
+`handle_event` validates a service event, applies it to its ticket's state
+(kept in a table as bytes) and fires what is due by the wall clock;
+`handle_tick` fires the deadlines of one partition that are due. Both return
+the messages to send. Bad input becomes a dead-letter message with the
+original bytes and the reason; it never raises.
+
+Table values are `[partition, next_due, state]` as JSON, so the deadline
+index can be rebuilt after a rebalance without decoding every clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, MutableMapping
+from typing import Any, NamedTuple
+
+import orjson
+
+from agents.deadlines import DeadlineIndex
+from sla.engine import Engine
+from sla.errors import InvalidEvent
+from sla.events import Event, parse_event
+from sla.ticket import TicketState
+from streams.codec import decode_event
+from streams.topics import TopicCatalogue
+
+__all__ = ["ClockProcessor", "Output", "wall_ms"]
+
+logger = logging.getLogger(__name__)
+
+
+class Output(NamedTuple):
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] | None = None
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ClockProcessor:
+    """Clock state in `table` (ticket_id bytes -> JSON bytes), due times in `index`."""
+
+    def __init__(self, engine: Engine, table: MutableMapping[bytes, bytes],
+                 topics: TopicCatalogue, observer: Any = None,
+                 clock: Callable[[], int] = wall_ms) -> None:
+        self.engine = engine
+        self.table = table
+        self.topics = topics
+        self.index = DeadlineIndex()
+        self.observer = observer  # agents.metrics.MonitorMetrics or None
+        self.clock = clock
+        self.rekeyed = 0
+
+    # -- messages ------------------------------------------------------------
+    def handle_event(self, partition: int, key: bytes | None, value: bytes | None,
+                     offset: int = -1) -> list[Output]:
+        raw = value or b""
+        try:
+            event = parse_event(decode_event(raw), self.engine.known_types, ref=offset)
+        except InvalidEvent as error:
+            code = getattr(error, "code", "invalid")
+            return [self._dead_letter(key, raw, code, str(error), partition, offset)]
+        ticket_key = event.ticket_id.encode()
+        if key != ticket_key:
+            # A producer keyed it wrong: send it back keyed by ticket, so it lands on the
+            # partition that owns the ticket's clocks; it is applied when it arrives there.
+            self.rekeyed += 1
+            return [Output(self.topics.events, ticket_key, raw,
+                           [("slamon-rekeyed-from", key or b"")])]
+        if self.observer is not None:
+            self.observer.observe_event(event.type)
+        now = self.clock()
+        state = self._load(ticket_key, event.ticket_id)
+        records = self.engine.apply(state, event, now)
+        records += self.engine.advance(state, now)
+        self._store(partition, ticket_key, state)
+        return self._outputs(records, event, raw, partition)
+
+    def handle_tick(self, partition: int) -> list[Output]:
+        """Fire everything of `partition` that is due by now."""
+        now = self.clock()
+        outputs: list[Output] = []
+        for ticket_id in self.index.pop_due(partition, now):
+            ticket_key = ticket_id.encode()
+            value = self.table.get(ticket_key)
+            if value is None:
+                continue
+            state = TicketState.from_wire(orjson.loads(value)[2])
+            records = self.engine.advance(state, now)
+            self._store(partition, ticket_key, state)
+            outputs += self._outputs(records, None, b"", partition)
+        return outputs
+
+    def rebuild_index(self, items: Iterable[tuple[bytes, bytes]]) -> int:
+        """Refill the deadline index from the table (after partitions were assigned)."""
+        self.index.clear()
+        for key, value in items:
+            partition, due, _ = orjson.loads(value)
+            self.index.schedule(partition, key.decode(), due)
+        return len(self.index)
+
+    # -- state ---------------------------------------------------------------
+    def _load(self, ticket_key: bytes, ticket_id: str) -> TicketState:
+        value = self.table.get(ticket_key)
+        if value is None:
+            return TicketState(ticket_id)
+        return TicketState.from_wire(orjson.loads(value)[2])
+
+    def _store(self, partition: int, ticket_key: bytes, state: TicketState) -> None:
+        if self.engine.is_empty(state):
+            if ticket_key in self.table:
+                del self.table[ticket_key]
+            self.index.schedule(partition, state.ticket_id, None)
+            return
+        due = self.engine.next_due(state)
+        self.table[ticket_key] = orjson.dumps([partition, due, state.to_wire()])
+        self.index.schedule(partition, state.ticket_id, due)
+
+    # -- outputs -------------------------------------------------------------
+    def _outputs(self, records: list[dict], event: Event | None, raw: bytes,
+                 partition: int) -> list[Output]:
+        outputs = []
+        observer = self.observer
+        for record in records:
+            kind = record["kind"]
+            if kind == "rejected":
+                original = event is not None and record.get("event_id") == event.event_id
+                value = raw if original else orjson.dumps(record)
+                outputs.append(self._dead_letter(record["ticket_id"].encode(), value,
+                                                 record["reason"], record["message"],
+                                                 partition, record.get("ref")))
+                continue
+            if observer is not None:
+                observer.observe(record)
+            value = orjson.dumps(record)
+            key = record["ticket_id"].encode()
+            outputs.append(Output(self.topics.for_record(record), key, value))
+            if kind == "outcome" or (kind == "retraction" and record["retracts_kind"] == "outcome"):
+                outputs.append(Output(self.topics.compliance_input, _dims_key(record), value))
+        return outputs
+
+    def _dead_letter(self, key: bytes | None, value: bytes, code: str, message: str,
+                     partition: int, offset: int | None) -> Output:
+        if self.observer is not None:
+            self.observer.observe_reject(code)
+        logger.debug("rejected %s at %s:%s: %s", code, partition, offset, message)
+        headers = [
+            ("slamon-reason", code.encode()),
+            ("slamon-message", message.encode()),
+            ("slamon-source", f"{self.topics.events}:{partition}:{offset}".encode()),
+        ]
+        return Output(self.topics.dlq, key, value, headers)
+
+
+def _dims_key(record: dict) -> bytes:
+    """Compliance input key: one customer's service, whatever later retargets do to priority."""
+    return f"{record['service']}|{record['customer']}".encode()

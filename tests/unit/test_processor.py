@@ -1,0 +1,119 @@
+"""The clock processor without Faust: a dict for the table, a fixed clock."""
+
+from __future__ import annotations
+
+import orjson
+from enginekit import StubPolicies, ev, ms
+
+from agents.deadlines import DeadlineIndex
+from agents.processor import ClockProcessor
+from sla.engine import Engine
+from streams.topics import TopicCatalogue
+
+
+class FixedClock:
+    def __init__(self, now: str) -> None:
+        self.now = ms(now)
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def make(now: str = "00:00"):
+    clock = FixedClock(now)
+    table: dict[bytes, bytes] = {}
+    processor = ClockProcessor(Engine(StubPolicies()), table, TopicCatalogue("sla.", 4),
+                               clock=clock)
+    return processor, table, clock
+
+
+def send(processor, event, partition=0, key=None):
+    value = orjson.dumps(event)
+    key = event["ticket_id"].encode() if key is None else key
+    return processor.handle_event(partition, key, value, offset=7)
+
+
+def test_an_event_updates_the_table_and_schedules_its_deadline():
+    processor, table, _ = make("00:00")
+    assert send(processor, ev("opened", "00:00")) == []
+    partition, due, _ = orjson.loads(table[b"T1"])
+    assert (partition, due) == (0, ms("00:07:30"))  # first warning: 0.5 of 15 min
+    assert processor.index.next_due(0) == ms("00:07:30")
+
+
+def test_a_tick_fires_what_is_due_by_the_wall_clock():
+    processor, _, clock = make("00:00")
+    send(processor, ev("opened", "00:00"))
+    clock.now = ms("00:15")
+    outputs = processor.handle_tick(0)
+    kinds = [(o.topic, orjson.loads(o.value)["kind"]) for o in outputs]
+    assert kinds == [("sla.warnings", "warning")] * 3 + [("sla.breaches", "breach")]
+    breach = orjson.loads(outputs[-1].value)
+    assert breach["detected_at"] == "2026-12-01T00:15:00Z"
+    assert outputs[-1].key == b"T1"
+    assert processor.handle_tick(0) == []  # nothing due twice
+
+
+def test_outcomes_also_feed_the_compliance_input_keyed_by_customer_service():
+    processor, _, _ = make("00:00")
+    send(processor, ev("opened", "00:00"))
+    outputs = send(processor, ev("responded", "00:05"))
+    assert [(o.topic, o.key) for o in outputs] == [
+        ("sla.outcomes", b"T1"), ("sla.compliance.input", b"email|acme")]
+
+
+def test_bad_input_goes_to_the_dead_letter_topic_with_the_original_bytes():
+    processor, table, _ = make()
+    cases = {
+        b"not json": "not_json",
+        b'{"ticket_id": "T1"}': "missing_field",
+        orjson.dumps(ev("exploded", "00:00")): "unknown_type",
+        b'{"x": "' + b"a" * 70_000 + b'"}': "too_large",
+        orjson.dumps(dict(ev("opened", "00:00"), ts=True)): "bad_type",
+    }
+    for raw, reason in cases.items():
+        [output] = processor.handle_event(3, b"T1", raw, offset=42)
+        headers = dict(output.headers)
+        assert (output.topic, output.value, headers["slamon-reason"]) == (
+            "sla.events.dlq", raw, reason.encode())
+        assert headers["slamon-source"] == b"sla.events:3:42"
+    assert table == {}
+
+
+def test_a_rejected_event_keeps_its_original_bytes_too():
+    processor, _, _ = make("00:00")
+    send(processor, ev("opened", "00:00"))
+    send(processor, ev("closed", "00:01"))
+    late = ev("responded", "00:02")
+    [output] = send(processor, late)
+    assert output.topic == "sla.events.dlq" and orjson.loads(output.value) == late
+    assert dict(output.headers)["slamon-reason"] == b"ticket_closed"
+
+
+def test_a_wrongly_keyed_event_is_sent_back_keyed_by_ticket():
+    processor, table, _ = make()
+    [output] = send(processor, ev("opened", "00:00"), key=b"wrong")
+    assert (output.topic, output.key) == ("sla.events", b"T1")
+    assert table == {}
+
+
+def test_the_deadline_index_is_rebuilt_from_the_table():
+    processor, table, _ = make("00:00")
+    send(processor, ev("opened", "00:00"), partition=2)
+    send(processor, ev("opened", "00:01", ticket="T2"), partition=1)
+    fresh, _, _ = make()
+    assert fresh.rebuild_index(table.items()) == 2
+    assert fresh.index.next_due(2) == ms("00:07:30")
+    assert fresh.index.next_due(1) == ms("00:08:30")
+
+
+def test_deadline_index_replaces_and_drops():
+    index = DeadlineIndex()
+    index.schedule(0, "a", 10)
+    index.schedule(0, "a", 5)
+    index.schedule(0, "b", 7)
+    index.schedule(1, "c", 1)
+    assert index.next_due(0) == 5
+    assert index.pop_due(0, 7) == ["a", "b"]
+    index.drop_partitions({0})
+    assert index.next_due(1) is None and len(index) == 0
