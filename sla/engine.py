@@ -29,6 +29,28 @@ Record = dict
 SlotFacts = list[tuple[str, Record]]
 
 
+class _Plan:
+    """Terms for one (version, service, customer), with targets in ms looked up once."""
+
+    __slots__ = ("terms", "calendar", "warn_at", "n_warnings", "pausable", "_targets")
+
+    def __init__(self, terms: Terms) -> None:
+        self.terms = terms
+        self.calendar = terms.calendar
+        self.warn_at = terms.warn_at
+        self.n_warnings = len(terms.warn_at)
+        self.pausable = terms.pausable
+        self._targets: dict[tuple[str, str], int | None] = {}
+
+    def target_ms(self, priority: str, metric: str) -> int | None:
+        key = (priority, metric)
+        try:
+            return self._targets[key]
+        except KeyError:
+            target = self._targets[key] = self.terms.target_ms(priority, metric)
+            return target
+
+
 class Engine:
     """Stateless rules over `TicketState`s, for one set of policies (and the versions before)."""
 
@@ -36,6 +58,7 @@ class Engine:
         self.lateness_ms = lateness_ms
         self._versions: dict[int, PolicyView] = {}
         self._relevant: dict[str, tuple[MetricDef, ...]] = {}
+        self._plans: dict[tuple[int | None, str | None, str | None], _Plan] = {}
         self.policies = policies
         self.reload(policies)
 
@@ -55,9 +78,16 @@ class Engine:
     def known_types(self) -> frozenset[str]:
         return frozenset(self._relevant)
 
-    def _terms(self, state: TicketState) -> Terms:
-        policies = self._versions.get(state.version or 0, self.policies)
-        return policies.terms(state.service or "", state.customer or "")
+    def _terms(self, state: TicketState) -> _Plan:
+        key = (state.version, state.service, state.customer)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            policies = self._versions.get(state.version or 0, self.policies)
+            plan = self._plans[key] = _Plan(policies.terms(state.service or "",
+                                                           state.customer or ""))
+        return plan
 
     # -- the three calls -----------------------------------------------------
     def apply(self, state: TicketState, event: Event, now: int) -> list[Record]:
@@ -74,16 +104,27 @@ class Engine:
         problem = self._refusal(state, event)
         if problem:
             return [self._rejected(state, event, *problem)]
-        entry = self._record_entry(state, event)
         if event.ts >= state.last_ts and event.ts > state.last_fire:
+            entry = self._record_entry(state, event)
             terms = self._terms(state)
             facts: SlotFacts = []
             self._run_until(state, terms, event.ts - 1, facts, now)
             self._apply_entry(state, terms, entry, facts, now)
             state.last_ts = event.ts
             return self._diff(state, facts, full=False, now=now)
+        records = self._withdraw_after(state, event) if event.type == "closed" else []
+        self._record_entry(state, event)
         state.last_ts = max(state.last_ts, event.ts)
-        return self._recompute(state, now)
+        return records + self._recompute(state, now)
+
+    def _withdraw_after(self, state: TicketState, closed: Event) -> list[Record]:
+        """A late close: events applied after it no longer count and are rejected now."""
+        assert state.history is not None
+        after = [e for e in state.history if e[0] > closed.ts]
+        for entry in after:
+            state.history.remove(entry)
+        return [self._rejected_entry(state, e, "ticket_closed", "the ticket is closed")
+                for e in after]
 
     def advance(self, state: TicketState, now: int) -> list[Record]:
         """Fire what is due up to `now` (inclusive); expire held events; compact a closed ticket."""
@@ -127,7 +168,9 @@ class Engine:
         assert state.opened_at is not None
         if event.ts < state.opened_at:
             return "before_opened", "the event is stamped before the ticket was opened"
-        if state.closed_at is not None and (event.ts > state.closed_at or event.type == "closed"):
+        closed_at = state.closed_at
+        if closed_at is not None and (event.ts > closed_at or (
+                event.type == "closed" and event.ts == closed_at)):
             return "ticket_closed", "the ticket is closed"
         return None
 
@@ -148,6 +191,12 @@ class Engine:
                                    f"no SLA target for priority {event.priority!r}")]
         state.opened_at = event.ts
         assert state.history is not None
+        if not state.history:  # the usual case: nothing held, start the clocks in place
+            entry = self._record_entry(state, event)
+            state.last_ts = event.ts
+            facts: SlotFacts = []
+            self._apply_entry(state, terms, entry, facts, now)
+            return self._diff(state, facts, full=False, now=now)
         records = []
         for entry in [e for e in state.history if e[0] < event.ts]:
             state.history.remove(entry)
@@ -204,7 +253,7 @@ class Engine:
         self._run_until(state, terms, horizon, facts, now)
         return self._diff(state, facts, full=True, now=now)
 
-    def _run_until(self, state: TicketState, terms: Terms, until: int, facts: SlotFacts,
+    def _run_until(self, state: TicketState, terms: _Plan, until: int, facts: SlotFacts,
                    now: int) -> None:
         """Fire, in time order, every threshold of the ticket's clocks due at or before `until`."""
         if until > state.sim_time:
@@ -224,10 +273,10 @@ class Engine:
                 state.last_fire = fact[2]
             facts.append(self._fact(state, terms, first, fact, now))
 
-    def _apply_entry(self, state: TicketState, terms: Terms, entry: Entry, facts: SlotFacts,
+    def _apply_entry(self, state: TicketState, terms: _Plan, entry: Entry, facts: SlotFacts,
                      now: int) -> None:
         ts, kind = entry[0], entry[2]
-        calendar, n_warnings = terms.calendar, len(terms.warn_at)
+        calendar, n_warnings = terms.calendar, terms.n_warnings
         if kind == "priority_changed":
             state.priority = entry[4]
             self._retarget(state, terms, ts)
@@ -252,9 +301,9 @@ class Engine:
         for clock in touched:
             clock.refresh_due(calendar, terms.warn_at)
 
-    def _apply_metric(self, state: TicketState, terms: Terms, metric: MetricDef,
+    def _apply_metric(self, state: TicketState, terms: _Plan, metric: MetricDef,
                       clock: Clock | None, kind: str, ts: int) -> list[Fact]:
-        calendar, n_warnings = terms.calendar, len(terms.warn_at)
+        calendar, n_warnings = terms.calendar, terms.n_warnings
         status = clock.status if clock is not None else -1
         active = status in (RUNNING, PAUSED)
         if kind in metric.cancel:
@@ -279,7 +328,7 @@ class Engine:
         return []
 
     @staticmethod
-    def _start(state: TicketState, terms: Terms, metric: MetricDef, clock: Clock | None,
+    def _start(state: TicketState, terms: _Plan, metric: MetricDef, clock: Clock | None,
                ts: int) -> None:
         target = terms.target_ms(state.priority or "", metric.name)
         if target is None:
@@ -289,7 +338,7 @@ class Engine:
         clock.start(ts, target, clock.cycle + 1)
 
     @staticmethod
-    def _retarget(state: TicketState, terms: Terms, ts: int) -> None:
+    def _retarget(state: TicketState, terms: _Plan, ts: int) -> None:
         for clock in state.clocks.values():
             if clock.active:
                 target = terms.target_ms(state.priority or "", clock.metric)
@@ -298,7 +347,7 @@ class Engine:
                     clock.refresh_due(terms.calendar, terms.warn_at)
 
     # -- records -------------------------------------------------------------
-    def _fact(self, state: TicketState, terms: Terms, clock: Clock, fact: Fact,
+    def _fact(self, state: TicketState, terms: _Plan, clock: Clock, fact: Fact,
               now: int) -> tuple[str, Record]:
         kind, index, instant, deadline = fact
         calendar = terms.calendar
@@ -326,7 +375,7 @@ class Engine:
         else:
             if clock.status == CANCELLED:
                 status = "cancelled"
-            elif clock.breach_fired(len(terms.warn_at)):
+            elif clock.breach_fired(terms.n_warnings):
                 status = "breached"
             else:
                 status = "met"

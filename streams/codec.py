@@ -1,0 +1,27 @@
+"""Bytes on the wire <-> plain objects, with orjson; no faust.Record on the hot path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from sla.events import reject
+
+__all__ = ["MAX_EVENT_BYTES", "decode_event", "encode_record"]
+
+MAX_EVENT_BYTES = 64 * 1024  # a service event is small; anything larger is a mistake upstream
+
+
+def decode_event(raw: bytes) -> Any:
+    """Decode one event message; raise InvalidEvent (code not_json / too_large) when it can't be."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise reject("too_large", f"message of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise reject("not_json", f"not JSON: {error}") from None
+
+
+def encode_record(record: dict) -> bytes:
+    return orjson.dumps(record)
