@@ -149,7 +149,7 @@ class MonitorMetrics:
                                  "Revised outcomes (reopen, late event) by new status.",
                                  (*CLOCK_LABELS, "status"), registry=r)
         self.retractions = Counter("slamon_clock_retractions",
-                                   "Breaches and warnings withdrawn by a late event.",
+                                   "Outputs (breach, warning, outcome) withdrawn by a late event.",
                                    ("service", "customer", "metric", "kind"), registry=r)
         self.open_clocks = Gauge("slamon_clock_open", "Open clocks of this worker's partitions.",
                                  ("metric", "state"), registry=r)
@@ -225,7 +225,7 @@ class MonitorMetrics:
             self._child(histogram, dims[:3]).observe(float(elapsed), exemplar=_exemplar(rec))
 
     def observe_retraction(self, rec: Record) -> None:
-        """Count a withdrawn output (a breach or warning a late event undid)."""
+        """Count a withdrawn output (a breach, warning or outcome a late event undid), by kind."""
         if not self._recent.add(rec.get("id")):
             return
         service, customer, _, metric = _dims(rec)

@@ -17,8 +17,9 @@ OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 SCHEMA_VERSION = 39
 RI = "$__rate_interval"
-COMPLIANCE_STEPS = [{"color": "red", "value": None}, {"color": "orange", "value": 0.95},
-                    {"color": "green", "value": 0.99}]
+COMPLIANCE_STEPS: list[dict[str, Any]] = [
+    {"color": "red", "value": None}, {"color": "orange", "value": 0.95},
+    {"color": "green", "value": 0.99}]
 CUSTOMER_LINK = {"title": "Customer view: ${__field.labels.customer}",
                  "url": "/d/slamon-customer/?var-customer=${__field.labels.customer}"
                         "&${datasource:queryparam}"}
@@ -75,7 +76,7 @@ def timeseries(title: str, targets: list[dict[str, Any]], unit: str, *, descript
     custom: dict[str, Any] = {"drawStyle": "bars" if bars else "line", "fillOpacity": 20,
                               "lineWidth": 1, "showPoints": "never", "spanNulls": False,
                               "stacking": {"mode": "normal" if stack else "none"}}
-    steps = None
+    steps: list[dict[str, Any]] | None = None
     if lines_at:
         custom["thresholdsStyle"] = {"mode": "line+area"}
         colours = ["orange", "red"]
