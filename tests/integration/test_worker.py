@@ -1,4 +1,4 @@
-"""`slamon worker` as a subprocess against the real broker: an event sent is received."""
+"""`slamon worker` as a subprocess against the real broker: an event sent is consumed."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +43,13 @@ class WorkerProcess:
             self.seen.append(line)
             if re.search(pattern, line):
                 return line
-        tail = "".join(self.seen[-40:])
-        pytest.fail(f"no line matching {pattern!r} in {timeout:.0f} s; worker output:\n{tail}")
+        pytest.fail(f"no line matching {pattern!r} in {timeout:.0f} s; output:\n{self.output()}")
+
+    def output(self, lines: int = 60) -> str:
+        """The last output lines collected so far."""
+        while not self.lines.empty():
+            self.seen.append(self.lines.get_nowait())
+        return "".join(self.seen[-lines:])
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,34 +104,71 @@ def worker(worker_env: dict[str, str]) -> Iterator[WorkerProcess]:
             running.process.wait(timeout=10)
 
 
-def _wait_for_topic(bootstrap: str, topic: str, timeout: float) -> int:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            described = [t for t in admin.describe_topics([topic]) if t["error_code"] == 0]
-            if described and described[0]["partitions"]:
-                return len(described[0]["partitions"])
-            time.sleep(0.2)
-    finally:
-        admin.close()
+def _wait_for_topic(admin: KafkaAdminClient, topic: str, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = [t for t in admin.describe_topics([topic]) if t["error_code"] == 0]
+        if described and described[0]["partitions"]:
+            return len(described[0]["partitions"])
+        time.sleep(0.2)
     pytest.fail(f"the worker did not create {topic} within {timeout:.0f} s")
 
 
-def test_worker_receives_an_event(
-    kafka_bootstrap: str, worker_env: dict[str, str], worker: WorkerProcess
+def _wait_for_commit(
+    bootstrap: str, group: str, partition: TopicPartition, offset: int, timeout: float
 ) -> None:
-    topic = worker_env["SLAMON_TOPIC_PREFIX"] + "events"
-    assert _wait_for_topic(kafka_bootstrap, topic, timeout=60) == 2  # declared by the worker
+    """Until the worker's consumer group has committed `offset` on `partition`."""
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + timeout
+        committed = None
+        while time.monotonic() < deadline:
+            committed = reader.committed(partition)
+            if committed is not None and committed >= offset:
+                return
+            time.sleep(0.5)
+    finally:
+        reader.close()
+    pytest.fail(f"group {group} committed {committed} on {partition}, not {offset}, in {timeout} s")
 
-    event = {"event_id": "e-1", "ticket_id": "T-42", "type": "opened", "ts": 1_700_000_000_000}
+
+@pytest.fixture
+def admin(kafka_bootstrap: str) -> Iterator[KafkaAdminClient]:
+    client = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    yield client
+    client.close()
+
+
+def test_worker_consumes_an_event(
+    kafka_bootstrap: str,
+    worker_env: dict[str, str],
+    worker: WorkerProcess,
+    admin: KafkaAdminClient,
+) -> None:
+    """The worker declares `<prefix>events`, and its agent consumes (and commits) an event.
+
+    The committed offset of the worker's consumer group is the evidence: it holds for the
+    placeholder agent and for the clock agent that replaces it alike.
+    """
+    topic = worker_env["SLAMON_TOPIC_PREFIX"] + "events"
+    assert _wait_for_topic(admin, topic, timeout=60) == 2  # declared by the worker
+
+    event = {
+        "event_id": "e-1",
+        "ticket_id": "T-42",
+        "type": "opened",
+        "ts": int(time.time() * 1000),
+        "service": "payments",
+        "customer": "acme",
+        "priority": "P2",
+    }
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    producer.send(topic, key=b"T-42", value=orjson.dumps(event))
-    producer.flush(timeout=30)
+    sent = producer.send(topic, key=b"T-42", value=orjson.dumps(event)).get(timeout=30)
     producer.close()
 
-    line = worker.wait_for(rf"event received: topic={re.escape(topic)} .*key=b'T-42'", 90)
-    assert f"bytes={len(orjson.dumps(event))}" in line
+    where = TopicPartition(topic, sent.partition)
+    _wait_for_commit(kafka_bootstrap, worker_env["SLAMON_APP_ID"], where, sent.offset + 1, 90)
 
     worker.process.send_signal(signal.SIGTERM)
-    assert worker.process.wait(timeout=60) == 0, "the worker did not stop cleanly on SIGTERM"
+    code = worker.process.wait(timeout=60)
+    assert code == 0, f"the worker exited with {code} on SIGTERM:\n{worker.output()}"
