@@ -157,4 +157,6 @@ def test_provisioning():
     assert prometheus[0]["url"] == "http://prometheus:9090"
     providers = yaml.load((GRAFANA / "provisioning/dashboards/slamon.yml").read_text())
     (provider,) = providers["providers"]
-    assert provider["type"] == "file" and provider["options"]["path"]
+    assert provider["type"] == "file"
+    # docker-compose.yml mounts deploy/grafana/dashboards there
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
