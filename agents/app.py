@@ -4,8 +4,8 @@ Nothing happens at import: no app, no topics, no connections. The factory is the
 that turns `Settings` into Faust configuration; agents are added by small `add_*` functions
 so that each processor can be replaced without touching the others.
 
-For now one placeholder agent logs every message of `<prefix>events`; the clock agent
-replaces it.
+`agents.monitor.add_monitor` adds the engine, the clock agent with its ticks, the policy
+watcher and the web endpoints.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from __future__ import annotations
 import logging
 
 import faust
-from faust.types import EventT, StreamT
 
 from agents.settings import Settings
 
-__all__ = ["create_app", "events_topic", "add_event_logger"]
+__all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,41 +37,7 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         autodiscover=False,
     )
-    add_event_logger(app, settings)
+    from agents.monitor import add_monitor
+
+    app.slamon = add_monitor(app, settings)  # type: ignore[attr-defined]
     return app
-
-
-def events_topic(app: faust.App, settings: Settings) -> faust.TopicT:
-    """`<prefix>events`, keyed by ticket_id; raw bytes, parsed by the agents themselves.
-
-    The worker creates it when missing (`internal`), so that it exists with the partition
-    count every co-partitioned topic (ticks, changelogs) must share.
-    """
-    return app.topic(
-        settings.topic("events"),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-        internal=True,  # created on start when missing, with the configured partitions
-    )
-
-
-def add_event_logger(app: faust.App, settings: Settings) -> None:
-    """Placeholder agent: log each service event received (replaced by the clock agent)."""
-
-    async def log_events(stream: StreamT[bytes]) -> None:
-        event: EventT
-        async for event in stream.events():
-            message = event.message
-            logger.info(
-                "event received: topic=%s partition=%d offset=%d key=%r bytes=%d",
-                message.topic,
-                message.partition,
-                message.offset,
-                message.key,
-                len(message.value or b""),
-            )
-
-    app.agent(events_topic(app, settings), name="slamon.events.logger")(log_events)

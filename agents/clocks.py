@@ -41,7 +41,8 @@ class ClockService:
         self.catalogue = TopicCatalogue(settings.topic_prefix, settings.partitions)
         self.tick_interval = settings.tick_interval
         partitions = settings.partitions
-        self.table = app.Table("slamon-clocks", partitions=partitions, **RAW)
+        raw = faust.Schema(**RAW)
+        self.table = app.Table("slamon-clocks", partitions=partitions, schema=raw)
         self.processor = ClockProcessor(engine, self.table, self.catalogue, observer)
         self.source = app.topic(self.catalogue.events, self.catalogue.ticks,
                                 partitions=partitions, internal=True, **RAW)
@@ -51,11 +52,20 @@ class ClockService:
                          self.catalogue.compliance_input, *self.catalogue.outputs)
         }
         self.index_stale = True
+        self.declared = False
         self.ticks_in_flight: dict[int, int] = {}  # partition -> when its tick was sent
         self.wake = asyncio.Event()
 
     # -- the agent -----------------------------------------------------------
+    async def declare_topics(self) -> None:
+        """Create the output topics with the right partition count before the first send."""
+        if not self.declared:
+            for topic in self.topics.values():
+                await topic.maybe_declare()
+            self.declared = True
+
     async def run_agent(self, stream: faust.StreamT) -> None:
+        await self.declare_topics()
         processor = self.processor
         ticks = self.catalogue.ticks
         async for event in stream.events():
@@ -94,11 +104,13 @@ class ClockService:
 
     def on_partitions_assigned(self) -> None:
         self.index_stale = True
+        self.declared = False
         self.ticks_in_flight.clear()
         self.wake.set()
 
     async def tick_loop(self) -> None:
         """Send ticks to owned partitions whose earliest deadline is due; sleep until the next."""
+        await self.declare_topics()
         while True:
             timeout = self.tick_interval
             if not self.app.rebalancing:

@@ -34,8 +34,17 @@ def run(args: argparse.Namespace) -> int:
     import faust
 
     from agents.app import create_app
+    from sla.errors import PolicyError
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except PolicyError as exc:
+        print(f"slamon worker: invalid policies in {settings.policies}:", file=sys.stderr)
+        print("\n".join(f"  {problem}" for problem in exc.problems), file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"slamon worker: cannot read policies: {exc}", file=sys.stderr)
+        return 2
     worker = faust.Worker(app, loglevel=args.loglevel or settings.log_level)
     try:
         worker.execute_from_commandline()

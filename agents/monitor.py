@@ -1,0 +1,126 @@
+"""Everything the worker runs, wired onto one Faust app: engine, agents, reload, web, metrics.
+
+`add_monitor(app, settings)` is called by the app factory. It loads the
+policies (an invalid file stops the worker before it starts, with every
+problem listed), builds the engine and the metrics on their own registry, and
+adds the clock agent with its ticks, the compliance agent, the policy watcher
+(SIGHUP and file changes) and the web endpoints /metrics, /healthz, /readyz.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import signal
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from agents.clocks import ClockService, add_clock_agent
+from agents.metrics import MonitorMetrics, exposition
+from agents.policyfile import load_policies
+from agents.reload import PolicyWatcher
+from agents.settings import Settings
+from sla.engine import Engine
+from sla.policy import Policies
+
+__all__ = ["Monitor", "add_monitor"]
+
+logger = logging.getLogger(__name__)
+
+POLICY_POLL_SECONDS = 2.0
+LAG_POLL_SECONDS = 5.0
+
+
+class Monitor:
+    """Handles to the running parts, for tests and the web views."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        policies = load_policies(settings.policies)
+        self.app = app
+        self.settings = settings
+        self.engine = Engine(policies, lateness_ms=round(settings.lateness * 1000))
+        self.registry = CollectorRegistry()
+        self.metrics = MonitorMetrics(
+            self.registry, metrics=[m.name for m in policies.metrics],
+            targets=policy_targets(policies), objective_for=self._objective,
+        )
+        self.clocks: ClockService = add_clock_agent(app, settings, self.engine, self.metrics)
+        self.watcher = PolicyWatcher(settings.policies, self.engine)
+
+    def _objective(self, customer: str, service: str) -> float | None:
+        """The agreed level: the highest ratio below which a credit is owed."""
+        policies = self.engine.policies
+        tiers = policies.credits(customer, service) if isinstance(policies, Policies) else ()
+        return max((tier.below for tier in tiers), default=None)
+
+    @property
+    def ready(self) -> bool:
+        app = self.app
+        recovery = app.tables.recovery
+        return recovery.completed.is_set() and not app.rebalancing and not app.in_recovery
+
+    async def report_lag(self) -> None:
+        """Consumer lag of the events topic, per owned partition."""
+        consumer = self.app.consumer
+        for tp in self.app.assignor.assigned_actives():
+            if tp.topic != self.clocks.catalogue.events:
+                continue
+            position = await consumer.position(tp)
+            if position is not None:
+                self.metrics.set_lag(tp.topic, tp.partition,
+                                     max(0, consumer.highwater(tp) - position))
+
+
+def policy_targets(policies: Policies) -> dict[str, list[float]]:
+    """Per metric, every distinct target of the policy in seconds (histogram buckets)."""
+    targets: dict[str, set[float]] = {m.name: set() for m in policies.metrics}
+    for service, customer in itertools.product(("", *policies.services),
+                                               ("", *policies.customers)):
+        for by_metric in policies.terms(service, customer).targets.values():
+            for metric, seconds in by_metric.items():
+                if seconds is not None:
+                    targets.setdefault(metric, set()).add(float(seconds))
+    return {metric: sorted(values) for metric, values in targets.items()}
+
+
+def add_monitor(app: faust.App, settings: Settings) -> Monitor:
+    monitor = Monitor(app, settings)
+    _add_tasks(app, monitor)
+    _add_web(app, monitor)
+    return monitor
+
+
+def _add_tasks(app: faust.App, monitor: Monitor) -> None:
+    @app.timer(POLICY_POLL_SECONDS, name="slamon.policy-watch")
+    async def watch_policies() -> None:
+        monitor.watcher.check()
+
+    @app.timer(LAG_POLL_SECONDS, name="slamon.lag")
+    async def lag() -> None:
+        if monitor.ready:
+            await monitor.report_lag()
+
+    @app.task
+    async def hangup_reloads() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, monitor.watcher.reload)
+
+
+def _add_web(app: faust.App, monitor: Monitor) -> None:
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        body, content_type = exposition(monitor.registry, request.headers.get("Accept"))
+        # aiohttp refuses a charset inside content_type=; the header carries it whole.
+        return web.bytes(body, headers={"Content-Type": content_type})
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        ready = monitor.ready
+        return web.json({"ready": ready, "policy_version": monitor.engine.policies.version},
+                        status=200 if ready else 503)
