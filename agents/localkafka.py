@@ -323,11 +323,17 @@ def _port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
+def _death_signal_setter() -> Callable[[], None] | None:
+    """A function for the child (between fork and exec) that asks Linux for SIGTERM when
+    its parent dies; resolved here in the parent, so the child imports nothing."""
+    try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    sigterm = int(signal.SIGTERM)
+    return lambda: prctl(1, sigterm)  # 1 = PR_SET_PDEATHSIG
 
 
 def _launch(cfg: BrokerConfig, java: str, tie_to_parent: bool) -> subprocess.Popen[bytes]:
@@ -337,7 +343,7 @@ def _launch(cfg: BrokerConfig, java: str, tie_to_parent: bool) -> subprocess.Pop
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
             cwd=cfg.state_dir, start_new_session=True,
-            preexec_fn=_die_with_parent if tie_to_parent else None,
+            preexec_fn=_death_signal_setter() if tie_to_parent else None,
         )  # fmt: skip
     _children[process.pid] = process
     cfg.pid_file.write_text(f"{process.pid}\n")
@@ -368,7 +374,7 @@ def start(cfg: BrokerConfig, say: Say = print, tie_to_parent: bool = False) -> B
     process = _launch(cfg, java, tie_to_parent)
     try:
         _wait_until_ready(cfg, process)
-    except LocalKafkaError:
+    except BaseException:  # not ready, or interrupted: leave nothing running
         stop(cfg, timeout=10.0)
         raise
     return BrokerStatus(cfg, process.pid)
