@@ -43,9 +43,12 @@ HEADING = "## Writing policies"
 AS_OF = "2027-01-01T00:00:00Z"
 REPLAY_ARGS = [
     "replay",
-    "--policies", "docs/examples/policies.yaml",
-    "--events", "docs/examples/events.jsonl",
-    "--as-of", AS_OF,
+    "--policies",
+    "docs/examples/policies.yaml",
+    "--events",
+    "docs/examples/events.jsonl",
+    "--as-of",
+    AS_OF,
 ]
 _MARKER = re.compile(r"<!--\s*docs:\s*(.*?)\s*-->")
 
@@ -74,9 +77,7 @@ def section() -> tuple[list[str], int]:
     lines = README.read_text(encoding="utf-8").splitlines()
     assert HEADING in lines, f"README.md has no {HEADING!r} heading"
     start = lines.index(HEADING)
-    end = next(
-        (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-    )
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     return lines[start:end], start + 1
 
 
@@ -219,7 +220,9 @@ def test_console_block_shows_real_output(block: Block) -> None:
             f"the README shows {len(shown)}:\n" + "\n".join(real)
         )
         for number, (want, got) in enumerate(zip(shown, real, strict=True), 1):
-            assert _matches(want, got), f"{block}, output line {number}:\n  shown {want}\n  real  {got}"
+            assert _matches(want, got), (
+                f"{block}, output line {number}:\n  shown {want}\n  real  {got}"
+            )
 
 
 # -- the merge table -----------------------------------------------------------------------
