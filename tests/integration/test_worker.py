@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import orjson
 import pytest
@@ -24,26 +24,11 @@ pytestmark = pytest.mark.integration
 
 @dataclass
 class WorkerProcess:
-    """A running `slamon worker` whose output lines are collected by a thread."""
+    """A running `slamon worker` whose output lines a thread collects (shown on failure)."""
 
     process: subprocess.Popen[str]
     lines: queue.Queue[str] = field(default_factory=queue.Queue)
     seen: list[str] = field(default_factory=list)
-
-    def wait_for(self, pattern: str, timeout: float) -> str:
-        """The first output line matching `pattern`; fails with the output so far."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            self.seen.append(line)
-            if re.search(pattern, line):
-                return line
-        pytest.fail(f"no line matching {pattern!r} in {timeout:.0f} s; output:\n{self.output()}")
 
     def output(self, lines: int = 60) -> str:
         """The last output lines collected so far."""
@@ -67,9 +52,13 @@ def _start_worker(env: dict[str, str]) -> WorkerProcess:
     )
     worker = WorkerProcess(process)
     assert process.stdout is not None
-    stdout = process.stdout
-    threading.Thread(target=lambda: [worker.lines.put(x) for x in stdout], daemon=True).start()
+    threading.Thread(target=_pump, args=(process.stdout, worker.lines), daemon=True).start()
     return worker
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line)
 
 
 @pytest.fixture
@@ -114,22 +103,20 @@ def _wait_for_topic(admin: KafkaAdminClient, topic: str, timeout: float) -> int:
     pytest.fail(f"the worker did not create {topic} within {timeout:.0f} s")
 
 
-def _wait_for_commit(
+def _committed(
     bootstrap: str, group: str, partition: TopicPartition, offset: int, timeout: float
-) -> None:
-    """Until the worker's consumer group has committed `offset` on `partition`."""
+) -> int | None:
+    """The group's committed offset on `partition`, once it reaches `offset` (or at timeout)."""
     reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     try:
         deadline = time.monotonic() + timeout
-        committed = None
-        while time.monotonic() < deadline:
+        while True:
             committed = reader.committed(partition)
-            if committed is not None and committed >= offset:
-                return
+            if (committed is not None and committed >= offset) or time.monotonic() > deadline:
+                return committed
             time.sleep(0.5)
     finally:
         reader.close()
-    pytest.fail(f"group {group} committed {committed} on {partition}, not {offset}, in {timeout} s")
 
 
 @pytest.fixture
@@ -167,7 +154,8 @@ def test_worker_consumes_an_event(
     producer.close()
 
     where = TopicPartition(topic, sent.partition)
-    _wait_for_commit(kafka_bootstrap, worker_env["SLAMON_APP_ID"], where, sent.offset + 1, 90)
+    committed = _committed(kafka_bootstrap, worker_env["SLAMON_APP_ID"], where, sent.offset + 1, 90)
+    assert committed == sent.offset + 1, f"committed {committed}; worker:\n{worker.output()}"
 
     worker.process.send_signal(signal.SIGTERM)
     code = worker.process.wait(timeout=60)
