@@ -154,6 +154,38 @@ def test_grafana_gets_the_provisioning_folder(services: dict[str, dict[str, Any]
     )
 
 
+def _published(service: dict[str, Any]) -> set[int]:
+    return {int(port.split(":")[-1]) for port in service.get("ports", [])}
+
+
+def test_grafana_datasources_point_at_services(services: dict[str, dict[str, Any]]) -> None:
+    folder = _host_path(services["grafana"], "/etc/grafana/provisioning/datasources")
+    urls = [
+        urlsplit(source["url"])
+        for path in sorted(folder.glob("*.y*ml"))
+        for source in _yaml(path).get("datasources", [])
+    ]
+    assert urls, f"no data sources provisioned in {folder}"
+    for url in urls:
+        assert url.hostname in services, f"{url.geturl()}: no such service"
+        assert url.port in _published(services[url.hostname]), f"{url.geturl()}: wrong port"
+
+
+def test_grafana_dashboards_are_mounted_where_provisioned(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    grafana = services["grafana"]
+    folder = _host_path(grafana, "/etc/grafana/provisioning/dashboards")
+    paths = [
+        provider["options"]["path"]
+        for path in sorted(folder.glob("*.y*ml"))
+        for provider in _yaml(path).get("providers", [])
+    ]
+    assert paths, f"no dashboard providers in {folder}"
+    for path in paths:
+        assert list(_host_path(grafana, path).glob("*.json")), f"no dashboards mounted at {path}"
+
+
 def test_published_ports_are_distinct(services: dict[str, dict[str, Any]]) -> None:
     published = [p.split(":")[0] for s in services.values() for p in s.get("ports", [])]
     assert len(published) == len(set(published))
