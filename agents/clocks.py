@@ -32,6 +32,15 @@ RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
        "value_serializer": "raw"}
 
 
+def raw_table(app: faust.App, name: str, partitions: int) -> faust.Table:
+    """A table of bytes to bytes: we encode values ourselves (orjson), no codec in between."""
+    table = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
+    # Faust derives the codec from the types and falls back to json for `bytes`; raw it is,
+    # for the changelog and for the RocksDB store alike.
+    table.key_serializer = table.value_serializer = "raw"
+    return table
+
+
 class ClockService:
     """Holds what the agent and the tick task share: processor, topics, in-flight ticks."""
 
@@ -41,8 +50,7 @@ class ClockService:
         self.catalogue = TopicCatalogue(settings.topic_prefix, settings.partitions)
         self.tick_interval = settings.tick_interval
         partitions = settings.partitions
-        raw = faust.Schema(**RAW)
-        self.table = app.Table("slamon-clocks", partitions=partitions, schema=raw)
+        self.table = raw_table(app, "slamon-clocks", partitions)
         self.processor = ClockProcessor(engine, self.table, self.catalogue, observer)
         self.source = app.topic(self.catalogue.events, self.catalogue.ticks,
                                 partitions=partitions, internal=True, **RAW)

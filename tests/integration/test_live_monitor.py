@@ -1,0 +1,176 @@
+"""The live monitor against the real broker: same answers as replay, breaches on their own,
+bad input to the DLQ, and a restart that loses nothing."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from agents.policyfile import load_policies
+from sla.engine import Engine
+from sla.events import format_ts
+from sla.replay import Replay
+
+sys.path.insert(0, str(Path(__file__).parent))
+from monitorkit import Reader, Worker, keyed, net, produce, worker_env  # noqa: E402
+from scenarios.events import scenario_events  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+SCENARIO_POLICIES = Path(__file__).parent / "scenarios" / "policies.yaml"
+SHORT_POLICIES = """\
+version: 1
+corporate:
+  calendar: 24x7
+  warn_at: [0.5]
+  targets:
+    P1: {response: 3s, resolution: 1h}
+    P2: {response: 8s, resolution: 1h}
+"""
+OUTPUTS = ("breaches", "warnings", "outcomes")
+
+
+@pytest.fixture
+def short_policies(tmp_path: Path) -> Path:
+    path = tmp_path / "short.yaml"
+    path.write_text(SHORT_POLICIES)
+    return path
+
+
+@pytest.fixture
+def make_worker(kafka_bootstrap: str, tmp_path: Path, free_port: Callable[[], int],
+                request: pytest.FixtureRequest) -> Iterator[Callable[..., Worker]]:
+    workers: list[Worker] = []
+
+    def make(policies: Path, **overrides: str) -> Worker:
+        env = worker_env(kafka_bootstrap, tmp_path, free_port(), policies, **overrides)
+        worker = Worker(env, tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        if worker.process is not None:
+            worker.stop()
+        if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+            print(worker.tail())
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _replay(events: list[dict], policies: Path, as_of: int) -> list[dict]:
+    replay = Replay(Engine(load_policies(policies)))
+    records = []
+    for line, event in enumerate(events, 1):
+        records += replay.feed(orjson.loads(orjson.dumps(event)), line)
+    return records + replay.finish(as_of)
+
+
+def test_live_gives_the_same_records_as_replay(kafka_bootstrap, make_worker):
+    events = scenario_events()
+    worker = make_worker(SCENARIO_POLICIES).start()
+    reader = Reader(kafka_bootstrap, [worker.prefix + name for name in OUTPUTS])
+    produce(kafka_bootstrap, worker.prefix + "events", keyed(events))
+    live = reader.settle(quiet=4.0, timeout=120)
+    expected = _replay(events, SCENARIO_POLICIES, as_of=_now_ms())
+
+    live_alive, live_outcomes = net(live)
+    replay_alive, replay_outcomes = net(expected)
+    assert live_alive == replay_alive
+    assert live_outcomes == replay_outcomes
+    # Every record replay emits, the monitor emitted too, under the same id.
+    replay_ids = {r["id"] for r in expected if r["kind"] in ("breach", "warning", "outcome")}
+    assert replay_ids <= {r["id"] for r in live if "id" in r}
+    assert {"silent:response:0:breach", "retarget:response:0:breach",
+            "cancel:response:0:breach", "office:response:0:breach"} <= live_alive
+    reader.close()
+
+
+def test_a_breach_fires_on_its_own_without_another_event(kafka_bootstrap, make_worker,
+                                                         short_policies):
+    worker = make_worker(short_policies).start()
+    reader = Reader(kafka_bootstrap, [worker.prefix + "breaches"])
+    opened = _now_ms()
+    produce(kafka_bootstrap, worker.prefix + "events", keyed([{
+        "event_id": "e1", "ticket_id": "quiet", "type": "opened", "ts": opened,
+        "service": "email", "customer": "acme", "priority": "P1"}]))
+    records = reader.until(lambda rs: any(r.get("metric") == "response" for r in rs), 60)
+    breach = next(r for r in records if r.get("metric") == "response")
+    assert breach["id"] == "quiet:response:0:breach"
+    assert breach["deadline"] == format_ts(opened + 3000)
+    delay = breach["_arrived"] - (opened + 3000) / 1000
+    print(f"\nbreach detection: deadline -> record on {worker.prefix}breaches: {delay:.3f} s")
+    assert 0 <= delay < 10, delay
+    reader.close()
+
+
+def test_bad_messages_go_to_the_dlq_and_good_ones_are_processed(kafka_bootstrap, make_worker,
+                                                                short_policies):
+    worker = make_worker(short_policies).start()
+    reader = Reader(kafka_bootstrap, [worker.prefix + "events.dlq", worker.prefix + "outcomes"])
+    good = [{"event_id": "g1", "ticket_id": "good", "type": "opened", "ts": _now_ms(),
+             "service": "email", "customer": "acme", "priority": "P2"},
+            {"event_id": "g2", "ticket_id": "good", "type": "responded", "ts": _now_ms()}]
+    bad = [
+        (b"good", b"this is not json"),
+        (b"good", b'{"event_id": "x1", "ticket_id": "good", "ts": 1796115600000}'),
+        (b"good", orjson.dumps({"event_id": "x2", "ticket_id": "good", "type": "exploded",
+                                "ts": _now_ms()})),
+        (b"good", b'{"event_id": "x3", "pad": "' + b"x" * 100_000 + b'"}'),
+        (b"other", orjson.dumps({"event_id": "x4", "ticket_id": "other", "type": "responded",
+                                 "ts": "yesterday"})),
+    ]
+    produce(kafka_bootstrap, worker.prefix + "events",
+            [keyed(good)[0], *bad, keyed(good)[1]])
+    records = reader.until(lambda rs: len([r for r in rs if "slamon-reason" in r["_headers"]])
+                           >= 5 and any(r.get("kind") == "outcome" for r in rs), 60)
+    dead = [r for r in records if "slamon-reason" in r["_headers"]]
+    assert sorted(r["_headers"]["slamon-reason"].decode() for r in dead) == sorted(
+        ["not_json", "missing_field", "unknown_type", "too_large", "bad_timestamp"])
+    assert {r["_raw"] for r in dead} == {value for _, value in bad}
+    outcome = next(r for r in records if r.get("kind") == "outcome")
+    assert (outcome["ticket_id"], outcome["metric"], outcome["status"]) == (
+        "good", "response", "met")
+    assert worker.process.poll() is None
+    reader.close()
+
+
+def test_a_restarted_worker_continues_where_it_left_off(kafka_bootstrap, make_worker,
+                                                        short_policies, tmp_path):
+    worker = make_worker(short_policies, SLAMON_STORE="rocksdb://",
+                         SLAMON_PARTITIONS="2").start()
+    reader = Reader(kafka_bootstrap, [worker.prefix + name for name in OUTPUTS])
+    opened = _now_ms()
+    produce(kafka_bootstrap, worker.prefix + "events", keyed([
+        {"event_id": "a1", "ticket_id": "A", "type": "opened", "ts": opened,
+         "service": "email", "customer": "acme", "priority": "P2"},
+        {"event_id": "b1", "ticket_id": "B", "type": "opened", "ts": opened,
+         "service": "email", "customer": "acme", "priority": "P1"},
+        {"event_id": "b2", "ticket_id": "B", "type": "responded", "ts": opened + 1000},
+    ]))
+    reader.until(lambda rs: any(r.get("ticket_id") == "B" and r.get("kind") == "outcome"
+                                for r in rs), 60)
+    assert worker.stop() == 0, worker.tail()
+    time.sleep(max(0.0, (opened + 8000) / 1000 - time.time()) + 1)  # A's deadline passes
+    worker.start()
+    records = reader.until(lambda rs: any(r.get("ticket_id") == "A" and r.get("kind") == "breach"
+                                          for r in rs), 60)
+    reader.settle(quiet=3.0)
+    records = reader.records
+    breach = [r for r in records if r.get("ticket_id") == "A" and r.get("kind") == "breach"]
+    assert {r["id"] for r in breach} == {"A:response:0:breach"}
+    assert breach[0]["deadline"] == format_ts(opened + 8000)
+    by_slot: dict[str, set[str]] = {}
+    for r in records:
+        if "id" in r:
+            by_slot.setdefault(r["id"].split(":", 1)[0] + r["kind"] + str(r.get("metric")),
+                               set()).add(r["id"])
+    assert all(len(ids) == 1 for ids in by_slot.values()), by_slot
+    reader.close()
