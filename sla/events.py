@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sla.errors import InvalidEvent
@@ -17,6 +16,7 @@ from sla.errors import InvalidEvent
 __all__ = ["Event", "parse_event", "parse_ts", "format_ts", "reject", "MIN_TS_MS"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DATE = date(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
 MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything earlier is epoch seconds by mistake
 MAX_TS_MS = 7_258_118_400_000  # 2200-01-01
@@ -43,42 +43,61 @@ def reject(code: str, message: str) -> InvalidEvent:
 
 def parse_ts(value: Any, field: str = "ts") -> int:
     """RFC 3339 with an offset, or epoch milliseconds -> epoch milliseconds."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise reject("bad_type", f"{field}: expected an RFC 3339 string or epoch milliseconds")
-    if isinstance(value, int):
+    if isinstance(value, str):
+        ms = _text_ms(value, field)
+    elif isinstance(value, int) and not isinstance(value, bool):
         ms = value
     else:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise reject("bad_timestamp", f"{field}: {value!r} is not an RFC 3339 time") from None
-        if moment.tzinfo is None:
-            raise reject("bad_timestamp", f"{field}: {value!r} has no UTC offset")
-        ms = (moment - EPOCH) // _MS
+        raise reject("bad_type", f"{field}: expected an RFC 3339 string or epoch milliseconds")
     if not MIN_TS_MS <= ms < MAX_TS_MS:
         hint = " (epoch seconds? ts takes milliseconds)" if 0 < ms < MIN_TS_MS else ""
         raise reject("bad_timestamp", f"{field}: {value!r} is out of range{hint}")
     return ms
 
 
-@lru_cache(maxsize=4096)
-def _day(days: int) -> str:
-    return (date(1970, 1, 1) + timedelta(days=days)).isoformat()
+def _text_ms(value: str, field: str) -> int:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise reject("bad_timestamp", f"{field}: {value!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise reject("bad_timestamp", f"{field}: {value!r} has no UTC offset")
+    return (moment - EPOCH) // _MS
+
+
+# format_ts caches the text of each minute, "YYYY-MM-DDTHH:MM:": outputs come roughly
+# in time order, so one minute serves many instants and the date arithmetic (most of the
+# cost) runs once per minute. Cleared when full.
+_MINUTE_CACHE_SIZE = 8192
+_minute_text: dict[int, str] = {}  # minute number since the epoch -> "YYYY-MM-DDTHH:MM:"
 
 
 def format_ts(ms: int) -> str:
     """Epoch milliseconds -> RFC 3339 UTC, with milliseconds only when not whole seconds."""
-    secs, milli = divmod(ms, 1000)
-    days, of_day = divmod(secs, 86400)
-    hours, rest = divmod(of_day, 3600)
-    minutes, seconds = divmod(rest, 60)
+    minute, rest = divmod(ms, 60_000)
+    prefix = _minute_text.get(minute)
+    if prefix is None:
+        prefix = _format_minute(minute)
+    seconds, milli = divmod(rest, 1000)
     if milli:
-        return f"{_day(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{milli:03d}Z"
-    return f"{_day(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}Z"
+        return f"{prefix}{seconds:02d}.{milli:03d}Z"
+    return f"{prefix}{seconds:02d}Z"
+
+
+def _format_minute(minute: int) -> str:
+    days, of_day = divmod(minute, 1440)
+    hours, minutes = divmod(of_day, 60)
+    prefix = f"{(_EPOCH_DATE + timedelta(days=days)).isoformat()}T{hours:02d}:{minutes:02d}:"
+    if len(_minute_text) >= _MINUTE_CACHE_SIZE:
+        _minute_text.clear()
+    _minute_text[minute] = prefix
+    return prefix
 
 
 def _text(obj: Mapping[str, Any], field: str, required: bool) -> str | None:
     value = obj.get(field)
+    if type(value) is str and value:  # the usual case, by the cheapest check
+        return value
     if value is None:
         if required:
             raise reject("missing_field", f"{field}: missing")

@@ -1,0 +1,249 @@
+"""Benchmark: events per second of `slamon replay`, against `orjson.loads` of the same lines.
+
+    .venv/bin/python bench/replay.py                 # 1,000,000 events (file cached)
+    .venv/bin/python bench/replay.py --events 200000 --no-engine
+
+Generates (once; cached under bench/out/, which git ignores) a JSON-lines file of
+synthetic ticket lifecycles from `agents.traffic` over config/policies.yaml:
+customers and services that fall under the office-berlin, support-nyc and 24x7
+calendars, across both 2026 DST changes and the datacentre-move exclusion, with
+pauses, reopens, priority changes, cancels, and a small share of events
+delivered late (after a few later events) so that the engine's recompute path
+runs too. Then, in one run, it measures on that file:
+
+- baseline: `orjson.loads` of every line, in this process (best of three);
+- replay: `slamon replay` as a subprocess writing to /dev/null (wall time, and the
+  child's peak RSS from getrusage(RUSAGE_CHILDREN));
+- engine (unless --no-engine): the same decode + `Replay.feed` in this process,
+  without encoding the output, to show what the command line adds around it.
+
+Prints the figures as JSON on stdout and one summary line on stderr. Speed is
+reported, never asserted: the targets (>= 100,000 events/s and >= 1/10 of the
+baseline) are printed beside the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from agents.policyfile import load_policies  # noqa: E402
+from agents.traffic import ticket_events  # noqa: E402
+from sla.events import parse_ts  # noqa: E402
+
+TARGET_EVENTS_PER_S = 100_000
+TARGET_RATIO = 0.1
+# Bump when the generated file would change, so that a stale cache is not reused.
+GENERATOR_VERSION = 1
+START = "2026-10-19T00:00:00Z"  # a Monday before both DST changes and the datacentre move
+TICKETS_PER_HOUR = 300.0
+LATE_SHARE = 0.01  # share of events delivered after 1..MAX_LATE_BY later events
+MAX_LATE_BY = 20  # ~2.4 s of event time per event at this rate: well inside the 60 s lateness
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events in the file")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--policies", default=str(REPO / "config" / "policies.yaml"))
+    parser.add_argument("--out-dir", default=str(REPO / "bench" / "out"))
+    parser.add_argument("--regenerate", action="store_true", help="ignore a cached file")
+    parser.add_argument("--no-engine", action="store_true", help="skip the in-process engine run")
+    args = parser.parse_args(argv)
+
+    path, profile = prepare_file(args)
+    baseline = measure_baseline(path)
+    replay = measure_replay(path, args.policies)
+    figures: dict = {
+        "file": str(path),
+        "events": profile["events"],
+        "bytes": path.stat().st_size,
+        "input": profile,
+        "baseline_orjson_loads": baseline,
+        "slamon_replay": replay,
+    }
+    if not args.no_engine:
+        figures["engine_in_process"] = measure_engine(path, args.policies)
+    for name in ("slamon_replay", "engine_in_process"):
+        if name in figures:
+            rate = figures[name]["events_per_s"]
+            figures[name]["ratio_to_baseline"] = round(rate / baseline["events_per_s"], 4)
+    figures["targets"] = {"events_per_s": TARGET_EVENTS_PER_S, "ratio_to_baseline": TARGET_RATIO}
+    figures["meets_targets"] = (replay["events_per_s"] >= TARGET_EVENTS_PER_S
+                                and replay["ratio_to_baseline"] >= TARGET_RATIO)
+    figures["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(),
+                          "platform": platform.platform()}
+    text = json.dumps(figures, indent=2)
+    print(text)
+    (Path(args.out_dir) / "replay-last.json").write_text(text + "\n")
+    print(summary_line(figures), file=sys.stderr)
+    return 0 if replay["exit_status"] == 0 else 1
+
+
+# -- the input file ------------------------------------------------------------------------------
+
+def prepare_file(args: argparse.Namespace) -> tuple[Path, dict]:
+    """The cached events file and its profile (counts by type and calendar), made if missing."""
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"events-{args.events}-seed{args.seed}-v{GENERATOR_VERSION}.jsonl"
+    profile_path = path.with_suffix(".profile.json")
+    if path.exists() and profile_path.exists() and not args.regenerate:
+        return path, json.loads(profile_path.read_text())
+    policies = load_policies(args.policies)
+    profile = _Profile(policies)
+    started = time.perf_counter()
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as sink:
+        for event in deliver_late(generate(args.events, args.seed), random.Random(args.seed)):
+            profile.count(event)
+            sink.write(orjson.dumps(event) + b"\n")
+    partial.replace(path)
+    result = profile.result()
+    result["generated_in_s"] = round(time.perf_counter() - started, 2)
+    profile_path.write_text(json.dumps(result, indent=2) + "\n")
+    return path, result
+
+
+def generate(count: int, seed: int) -> Iterator[dict]:
+    """Synthetic lifecycles from agents.traffic, in event-time order."""
+    return ticket_events(count, parse_ts(START), tickets_per_hour=TICKETS_PER_HOUR, seed=seed)
+
+
+def deliver_late(events: Iterable[dict], rng: random.Random) -> Iterator[dict]:
+    """Hold back LATE_SHARE of the events for 1..MAX_LATE_BY later ones (arrival != ts order)."""
+    held: list[tuple[int, dict]] = []  # (release after this many more events, event)
+    for event in events:
+        if rng.random() < LATE_SHARE:
+            held.append((rng.randint(1, MAX_LATE_BY), event))
+            continue
+        yield event
+        still: list[tuple[int, dict]] = []
+        for left, late in held:
+            if left <= 1:
+                yield late
+            else:
+                still.append((left - 1, late))
+        held = still
+    for _, late in held:
+        yield late
+
+
+class _Profile:
+    """What the file holds: events by type, tickets by calendar, late deliveries."""
+
+    def __init__(self, policies) -> None:
+        self.policies = policies
+        self.types: Counter = Counter()
+        self.calendars: Counter = Counter()
+        self.events = 0
+        self.late = 0
+        self._latest = ""
+
+    def count(self, event: dict) -> None:
+        self.events += 1
+        self.types[event["type"]] += 1
+        if event["ts"] < self._latest:  # RFC 3339 UTC text of one format sorts by time
+            self.late += 1
+        else:
+            self._latest = event["ts"]
+        if event["type"] == "opened":
+            terms = self.policies.terms(event["service"], event["customer"])
+            self.calendars[terms.calendar_name] += 1
+
+    def result(self) -> dict:
+        return {"events": self.events, "late_deliveries": self.late, "start": START,
+                "by_type": dict(self.types.most_common()),
+                "tickets_by_calendar": dict(self.calendars.most_common())}
+
+
+# -- the measurements ----------------------------------------------------------------------------
+
+def measure_baseline(path: Path, repeat: int = 3) -> dict:
+    """orjson.loads of every line, read from the (cached) file: the floor any replay pays."""
+    best = float("inf")
+    lines = 0
+    loads = orjson.loads
+    for _ in range(repeat):
+        started = time.perf_counter()
+        lines = 0
+        with path.open("rb") as source:
+            for raw in source:
+                loads(raw)
+                lines += 1
+        best = min(best, time.perf_counter() - started)
+    return _rate(lines, best) | {"runs": repeat, "of": "best"}
+
+
+def replay_command(path: Path, policies: str) -> list[str]:
+    """`slamon replay` as installed next to this interpreter, or through the module."""
+    script = Path(sys.executable).with_name("slamon")
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "agents.cli"]
+    return [*head, "replay", "--policies", policies, "--events", str(path), "--output", os.devnull]
+
+
+def measure_replay(path: Path, policies: str) -> dict:
+    """Wall time of the whole command (start-up and policy loading included)."""
+    command = replay_command(path, policies)
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    lines = sum(1 for _ in path.open("rb"))
+    stderr = done.stderr.decode(errors="replace").strip().splitlines()
+    return _rate(lines, seconds) | {
+        "command": " ".join(command),
+        "exit_status": done.returncode,
+        "peak_rss_mib": round(peak_kib / 1024, 1),
+        "summary": stderr[-1] if stderr else "",
+    }
+
+
+def measure_engine(path: Path, policies: str) -> dict:
+    """Decode + Replay.feed + finish in this process, records counted but not encoded."""
+    from sla.engine import Engine
+    from sla.replay import Replay
+
+    replay = Replay(Engine(load_policies(policies)))
+    loads, feed = orjson.loads, replay.feed
+    records = 0
+    started = time.perf_counter()
+    with path.open("rb") as source:
+        for line, raw in enumerate(source, 1):
+            records += len(feed(loads(raw), line))
+    records += len(replay.finish())
+    seconds = time.perf_counter() - started
+    return _rate(replay.events, seconds) | {"records": records}
+
+
+def _rate(events: int, seconds: float) -> dict:
+    return {"seconds": round(seconds, 3), "events_per_s": round(events / seconds)}
+
+
+def summary_line(figures: dict) -> str:
+    replay, base = figures["slamon_replay"], figures["baseline_orjson_loads"]
+    verdict = "met" if figures["meets_targets"] else "NOT met"
+    return (f"slamon replay: {figures['events']:,} events in {replay['seconds']:.2f} s = "
+            f"{replay['events_per_s']:,} events/s, {replay['ratio_to_baseline']:.3f} of "
+            f"orjson.loads ({base['events_per_s']:,}/s), peak RSS {replay['peak_rss_mib']} MiB; "
+            f"targets >= {TARGET_EVENTS_PER_S:,}/s and >= {TARGET_RATIO} of baseline: {verdict}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

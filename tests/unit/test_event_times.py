@@ -1,0 +1,65 @@
+"""Time formats of sla.events: format_ts (cached per minute) against datetime, round trips.
+
+format_ts keeps the text of recent minutes; these compare it with a plain datetime
+rendering on generated instants (whole seconds and milliseconds, before and after
+the epoch, across the cache's clearing) and read each text back with parse_ts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sla.errors import InvalidEvent
+from sla.events import MAX_TS_MS, MIN_TS_MS, format_ts, parse_ts
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def reference_format(ms: int) -> str:
+    """What format_ts must write, by datetime: seconds always, milliseconds when not zero."""
+    moment = EPOCH + timedelta(milliseconds=ms)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{ms % 1000:03d}Z" if ms % 1000 else f"{text}Z"
+
+
+instants = st.integers(MIN_TS_MS, MAX_TS_MS - 1)
+whole_or_milli = st.one_of(instants, instants.map(lambda ms: ms - ms % 1000))
+
+
+@given(st.one_of(whole_or_milli, st.integers(-(10**12), 10**12)))
+def test_format_ts_matches_datetime(ms: int) -> None:
+    assert format_ts(ms) == reference_format(ms)
+
+
+def test_format_ts_is_right_after_its_cache_fills() -> None:
+    start = 1_790_000_000_000
+    for minute in range(20_000):  # more minutes than the cache keeps
+        ms = start + minute * 60_007
+        assert format_ts(ms) == reference_format(ms)
+
+
+@given(whole_or_milli)
+def test_parse_ts_reads_what_format_ts_writes(ms: int) -> None:
+    assert parse_ts(format_ts(ms)) == ms
+
+
+@pytest.mark.parametrize(("value", "code"), [
+    (True, "bad_type"), (None, "bad_type"), (1.5, "bad_type"),
+    ("2026-10-19T13:45:60Z", "bad_timestamp"), ("2026-10-19T13:45:12", "bad_timestamp"),
+    (1_790_000_000, "bad_timestamp"),
+])
+def test_parse_ts_refuses(value: object, code: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_ts(value)
+    assert caught.value.code == code  # type: ignore[attr-defined]
+
+
+def test_parse_ts_takes_a_str_subclass_and_an_offset() -> None:
+    class Text(str):
+        pass
+
+    assert parse_ts(Text("2026-10-19T15:45:12.5+02:00")) == parse_ts("2026-10-19T13:45:12.500Z")
