@@ -10,12 +10,12 @@ seconds and the service credit the customer's tiers give for that ratio.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from sla.events import format_ts, parse_ts
 
-__all__ = ["Compliance", "window_bounds", "WINDOWS"]
+__all__ = ["Compliance", "window_bounds", "summarise", "ratio", "WINDOWS"]
 
 WINDOWS = ("hour", "day", "month")
 _HOUR = 3_600_000
@@ -102,7 +102,9 @@ class Compliance:
             end, key = heapq.heappop(self._ends)
             bucket = self._windows.pop(key)
             if bucket:
-                records.append(self._record(key, end, bucket))
+                met = sum(1 for ok, _ in bucket.values() if ok)
+                credit = self._credit_for(key[0], key[1], ratio(met, len(bucket)))
+                records.append(summarise(key, end, bucket, credit))
             if key[4] == "month":
                 for clock in bucket:
                     self._counted.pop(clock, None)
@@ -123,19 +125,23 @@ class Compliance:
             if bucket is not None:
                 bucket.pop(clock, None)
 
-    def _record(self, key: WindowKey, end: int, bucket: dict[str, tuple[bool, float]]) -> dict:
-        service, customer, priority, metric, window, start = key
-        met = sum(1 for ok, _ in bucket.values() if ok)
-        total = len(bucket)
-        ratio = met / total if total else 1.0
-        seconds = sorted(value for _, value in bucket.values())
-        return {
-            "id": f"{service}:{customer}:{priority}:{metric}:{window}:{format_ts(start)}",
-            "kind": "compliance",
-            "service": service, "customer": customer, "priority": priority, "metric": metric,
-            "window": window, "window_start": format_ts(start), "window_end": format_ts(end),
-            "met": met, "breached": total - met, "total": total, "compliance_ratio": ratio,
-            "p50_seconds": _percentile(seconds, 0.5), "p90_seconds": _percentile(seconds, 0.9),
-            "p99_seconds": _percentile(seconds, 0.99),
-            "credit": self._credit_for(service, customer, ratio),
-        }
+
+def summarise(key: WindowKey, end: int, bucket: Mapping[str, Sequence], credit: float) -> dict:
+    """The compliance record of a closed window: `bucket` maps clock -> (met?, seconds)."""
+    service, customer, priority, metric, window, start = key
+    met = sum(1 for entry in bucket.values() if entry[0])
+    total = len(bucket)
+    seconds = sorted(entry[1] for entry in bucket.values())
+    return {
+        "id": f"{service}:{customer}:{priority}:{metric}:{window}:{format_ts(start)}",
+        "kind": "compliance",
+        "service": service, "customer": customer, "priority": priority, "metric": metric,
+        "window": window, "window_start": format_ts(start), "window_end": format_ts(end),
+        "met": met, "breached": total - met, "total": total, "compliance_ratio": ratio(met, total),
+        "p50_seconds": _percentile(seconds, 0.5), "p90_seconds": _percentile(seconds, 0.9),
+        "p99_seconds": _percentile(seconds, 0.99), "credit": credit,
+    }
+
+
+def ratio(met: int, total: int) -> float:
+    return met / total if total else 1.0
