@@ -19,6 +19,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from agents.clocks import ClockService, add_clock_agent
+from agents.compliance import add_compliance_agent
 from agents.metrics import MonitorMetrics, exposition
 from agents.policyfile import load_policies
 from agents.reload import PolicyWatcher
@@ -48,6 +49,7 @@ class Monitor:
             targets=policy_targets(policies), objective_for=self._objective,
         )
         self.clocks: ClockService = add_clock_agent(app, settings, self.engine, self.metrics)
+        self.compliance = add_compliance_agent(app, settings, self.engine, self.metrics)
         self.watcher = PolicyWatcher(settings.policies, self.engine)
 
     def _objective(self, customer: str, service: str) -> float | None:

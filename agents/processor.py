@@ -56,6 +56,8 @@ class ClockProcessor:
         self.observer = observer  # agents.metrics.MonitorMetrics or None
         self.clock = clock
         self.rekeyed = 0
+        # partition -> largest event time applied: the compliance agent closes windows by it
+        self.watermarks: dict[int, int] = {}
 
     # -- messages ------------------------------------------------------------
     def handle_event(self, partition: int, key: bytes | None, value: bytes | None,
@@ -77,6 +79,8 @@ class ClockProcessor:
             self.observer.observe_event(event.type)
         now = self.clock()
         state = self._load(ticket_key, event.ticket_id)
+        if event.ts > self.watermarks.get(partition, event.ts - 1):
+            self.watermarks[partition] = event.ts
         records = self.engine.apply(state, event, now)
         records += self.engine.advance(state, now)
         self._store(partition, ticket_key, state)
@@ -142,7 +146,9 @@ class ClockProcessor:
             key = record["ticket_id"].encode()
             outputs.append(Output(self.topics.for_record(record), key, value))
             if kind == "outcome" or (kind == "retraction" and record["retracts_kind"] == "outcome"):
-                outputs.append(Output(self.topics.compliance_input, _dims_key(record), value))
+                watermark = self.watermarks.get(partition)
+                outputs.append(Output(self.topics.compliance_input, _dims_key(record),
+                                      orjson.dumps({"watermark": watermark, **record})))
         return outputs
 
     def _dead_letter(self, key: bytes | None, value: bytes, code: str, message: str,

@@ -1,0 +1,73 @@
+"""The live compliance processor with dicts for tables: windows close by watermark, revisions
+replace, retractions withdraw, the same summary as replay."""
+
+from __future__ import annotations
+
+import orjson
+
+from agents.compliance import ComplianceProcessor
+from sla.events import parse_ts
+from streams.topics import TopicCatalogue
+
+
+def outcome(ticket: str, stopped_at: str, status: str = "met", seconds: float = 60.0,
+            revision: int = 0, metric: str = "response", watermark: str | None = None) -> bytes:
+    return orjson.dumps({
+        "watermark": parse_ts(watermark or stopped_at),
+        "id": f"{ticket}:{metric}:0:outcome:{revision}", "kind": "outcome", "ticket_id": ticket,
+        "metric": metric, "cycle": 0, "service": "email", "customer": "acme", "priority": "P1",
+        "status": status, "elapsed_seconds": seconds, "stopped_at": stopped_at,
+        "revision": revision})
+
+
+def make(lateness_ms: int = 0):
+    windows: dict = {}
+    clocks: dict = {}
+    credits = lambda service, customer, ratio: 0.1 if ratio < 0.9 else 0.0  # noqa: E731
+    return ComplianceProcessor(windows, clocks, TopicCatalogue(), credits, lateness_ms), windows
+
+
+def records(outputs):
+    return [orjson.loads(o.value) for o in outputs]
+
+
+def test_an_hour_window_closes_when_the_watermark_passes_its_end():
+    processor, _ = make()
+    assert processor.handle(0, outcome("T1", "2026-12-01T10:05:00Z")) == []
+    assert processor.handle(0, outcome("T2", "2026-12-01T10:30:00Z", "breached", 900)) == []
+    [hour] = records(processor.handle(0, outcome("T3", "2026-12-01T11:00:00Z")))
+    assert (hour["window"], hour["window_start"], hour["met"], hour["breached"]) == (
+        "hour", "2026-12-01T10:00:00Z", 1, 1)
+    assert hour["compliance_ratio"] == 0.5 and hour["credit"] == 0.1
+    assert (hour["p50_seconds"], hour["p99_seconds"]) == (60.0, 900)
+
+
+def test_a_revision_replaces_the_earlier_outcome_of_the_clock():
+    processor, _ = make()
+    processor.handle(0, outcome("T1", "2026-12-01T10:05:00Z", "met"))
+    processor.handle(0, outcome("T1", "2026-12-01T10:45:00Z", "breached", 3000, revision=1))
+    [hour] = records(processor.handle(0, outcome("T9", "2026-12-01T11:00:00Z")))
+    assert (hour["met"], hour["breached"], hour["total"]) == (0, 1, 1)
+
+
+def test_a_retracted_outcome_is_withdrawn_and_cancelled_ones_do_not_count():
+    processor, _ = make()
+    processor.handle(0, outcome("T1", "2026-12-01T10:05:00Z"))
+    processor.handle(0, outcome("T2", "2026-12-01T10:06:00Z", "cancelled"))
+    processor.handle(0, outcome("T3", "2026-12-01T10:07:00Z"))
+    processor.handle(0, orjson.dumps({"kind": "retraction", "retracts": "T1:response:0:outcome:0",
+                                      "retracts_kind": "outcome", "watermark": None}))
+    [hour] = records(processor.handle(0, outcome("T9", "2026-12-01T11:00:00Z")))
+    assert hour["total"] == 1
+
+
+def test_lateness_keeps_a_window_open_and_windows_are_rebuilt_from_the_table():
+    processor, windows = make(lateness_ms=120_000)
+    processor.handle(0, outcome("T1", "2026-12-01T10:05:00Z"))
+    assert processor.handle(0, outcome("T2", "2026-12-01T11:01:00Z")) == []
+    fresh = ComplianceProcessor(windows, processor.clocks, TopicCatalogue(),
+                                lambda *a: 0.0, 120_000)
+    fresh.rebuild(windows.items())
+    fresh.handle(0, outcome("T3", "2026-12-01T10:59:00Z"))  # late, inside the lateness
+    [hour] = records(fresh.handle(0, outcome("T4", "2026-12-01T11:02:00Z")))
+    assert hour["total"] == 2
