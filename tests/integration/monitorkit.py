@@ -159,7 +159,8 @@ class Reader:
         while len(self.records) != seen and time.monotonic() < deadline:
             seen = len(self.records)
             stop = time.monotonic() + quiet
-            self.until(lambda records: len(records) > seen and time.monotonic() > stop, quiet)
+            self.until(lambda records, seen=seen, stop=stop: len(records) > seen
+                       and time.monotonic() > stop, quiet)
         return self.records
 
     def close(self) -> None:

@@ -28,8 +28,8 @@ def ticket_streams(draw):
         for index in range(draw(st.integers(0, 6))):
             minute += draw(st.integers(1, 90))  # distinct: equal ts keep arrival order
             kind = draw(st.sampled_from(FOLLOWING))
-            extra = {"priority": draw(st.sampled_from(["P1", "P2"]))} if kind == "priority_changed" \
-                else {}
+            extra = ({"priority": draw(st.sampled_from(["P1", "P2"]))}
+                     if kind == "priority_changed" else {})
             events.append(ev(kind, format_ts(ms("00:00") + minute * 60_000), ticket=ticket,
                              eid=f"{ticket}-{index}", **extra))
     events.sort(key=lambda e: e["ts"])
@@ -62,7 +62,7 @@ def net(records):
             if key not in outcomes or outcomes[key]["revision"] < r["revision"]:
                 outcomes[key] = r
     finals = {(k, o["status"], o["elapsed_seconds"]) for k, o in outcomes.items()}
-    return {i.rsplit(":", 1)[0] if i.endswith(tuple(":%d" % n for n in range(1, 9))) else i
+    return {i.rsplit(":", 1)[0] if i.endswith(tuple(f":{n}" for n in range(1, 9))) else i
             for i, _ in alive}, finals
 
 
