@@ -57,9 +57,19 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"slamon replay: cannot read events: {error}", file=sys.stderr)
         return 2
-    sink = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
-    with source, sink:
+    try:
+        sink = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+    except OSError as error:
+        print(f"slamon replay: cannot write records: {error}", file=sys.stderr)
+        source.close()
+        return 2
+    try:
         counts = _replay_stream(replay, source, sink, as_of)
+    finally:
+        for stream in (source, sink):  # our own files only: stdin and stdout stay open
+            if stream not in (sys.stdin.buffer, sys.stdout.buffer):
+                stream.close()
+        sys.stdout.flush()
     _summary(replay, counts)
     return 0
 

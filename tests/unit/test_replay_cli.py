@@ -1,0 +1,61 @@
+"""`slamon replay` through the real command line: JSON lines out, rejected lines, --as-of."""
+
+from __future__ import annotations
+
+import orjson
+
+from agents.cli import main
+
+POLICY = """\
+version: 2
+corporate:
+  calendar: 24x7
+  warn_at: []
+  targets:
+    P1: {response: 15m, resolution: 4h}
+"""
+
+
+def run(tmp_path, capsysbinary, lines: list[bytes], *extra: str) -> tuple[int, list[dict], str]:
+    policies = tmp_path / "p.yaml"
+    policies.write_text(POLICY)
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    status = main(["replay", "--policies", str(policies), "--events", str(events), *extra])
+    captured = capsysbinary.readouterr()
+    return status, [orjson.loads(x) for x in captured.out.splitlines()], captured.err.decode()
+
+
+OPENED = orjson.dumps({"event_id": "e1", "ticket_id": "T1", "type": "opened",
+                       "ts": "2026-12-01T09:00:00Z", "service": "s", "customer": "c",
+                       "priority": "P1"})
+
+
+def test_bad_lines_become_rejected_records_and_the_replay_goes_on(tmp_path, capsysbinary):
+    status, records, err = run(tmp_path, capsysbinary, [
+        OPENED, b"{oops", b"", b'{"event_id": "e2", "ticket_id": "T1", "type": "responded"}',
+        orjson.dumps({"event_id": "e3", "ticket_id": "T1", "type": "responded",
+                      "ts": "2026-12-01T09:05:00Z"})])
+    assert status == 0
+    rejected = [(r["line"], r["reason"]) for r in records if r["kind"] == "rejected"]
+    assert rejected == [(2, "not_json"), (4, "missing_field")]
+    assert [r["kind"] for r in records if r["kind"] != "rejected"] == ["outcome"]
+    assert "3 events" not in err and "rejected" in err
+
+
+def test_as_of_fires_deadlines_at_the_end_of_input(tmp_path, capsysbinary):
+    _, records, _ = run(tmp_path, capsysbinary, [OPENED], "--as-of", "2026-12-01T09:15:00Z")
+    assert [(r["kind"], r["deadline"]) for r in records] == [
+        ("breach", "2026-12-01T09:15:00Z")]
+    _, records, _ = run(tmp_path, capsysbinary, [OPENED], "--as-of", "2026-12-01T09:14:59Z")
+    assert records == []
+
+
+def test_an_invalid_policy_file_stops_the_replay_with_its_problems(tmp_path, capsysbinary):
+    policies = tmp_path / "bad.yaml"
+    policies.write_text("version: 1\ncorporate:\n  targets: {P1: {response: 2x}}\n")
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(OPENED)
+    status = main(["replay", "--policies", str(policies), "--events", str(events)])
+    err = capsysbinary.readouterr().err.decode()
+    assert status == 2 and "bad.yaml:3" in err and "'2x'" in err
