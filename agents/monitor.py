@@ -21,7 +21,8 @@ from prometheus_client import CollectorRegistry
 from agents.clocks import ClockService, add_clock_agent
 from agents.compliance import add_compliance_agent
 from agents.metrics import MonitorMetrics, exposition
-from agents.policyfile import load_policies
+from agents.policyfile import parse_policies
+from agents.policyhistory import PolicyHistory
 from agents.reload import PolicyWatcher
 from agents.settings import Settings
 from sla.engine import Engine
@@ -39,10 +40,14 @@ class Monitor:
     """Handles to the running parts, for tests and the web views."""
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
-        policies = load_policies(settings.policies)
+        text = settings.policies.read_text(encoding="utf-8")
+        policies = parse_policies(text, source=str(settings.policies))
         self.app = app
         self.settings = settings
-        self.engine = Engine(policies, lateness_ms=round(settings.lateness * 1000))
+        self.history = PolicyHistory(settings)
+        self.engine = _engine_with_history(policies, self.history.read(),
+                                           round(settings.lateness * 1000))
+        self.history.record(policies, text)
         self.registry = CollectorRegistry()
         self.metrics = MonitorMetrics(
             self.registry, metrics=[m.name for m in policies.metrics],
@@ -50,7 +55,11 @@ class Monitor:
         )
         self.clocks: ClockService = add_clock_agent(app, settings, self.engine, self.metrics)
         self.compliance = add_compliance_agent(app, settings, self.engine, self.metrics)
-        self.watcher = PolicyWatcher(settings.policies, self.engine)
+        self.watcher = PolicyWatcher(settings.policies, self.engine, self._loaded)
+
+    def _loaded(self, policies: Policies, text: str) -> None:
+        self.history.record(policies, text)
+        self.metrics.set_objective_source(self._objective)
 
     def _objective(self, customer: str, service: str) -> float | None:
         """The agreed level: the highest ratio below which a credit is owed."""
@@ -74,6 +83,18 @@ class Monitor:
             if position is not None:
                 self.metrics.set_lag(tp.topic, tp.partition,
                                      max(0, consumer.highwater(tp) - position))
+
+
+def _engine_with_history(current: Policies, stored: list[Policies], lateness_ms: int) -> Engine:
+    """An engine that knows every stored version (for running clocks) and runs `current`."""
+    versions = [p for p in stored if p.version != current.version] + [current]
+    engine = Engine(versions[0], lateness_ms=lateness_ms)
+    for policies in versions[1:]:
+        engine.reload(policies)
+    if len(versions) > 1:
+        logger.info("policy versions known from history: %s; running version %s",
+                    [p.version for p in versions[:-1]], current.version)
+    return engine
 
 
 def policy_targets(policies: Policies) -> dict[str, list[float]]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from agents.policyfile import load_policies
+from agents.policyfile import parse_policies
 from sla.engine import Engine
 from sla.errors import PolicyError
+from sla.policy import Policies
 
 __all__ = ["PolicyWatcher"]
 
@@ -21,9 +23,11 @@ logger = logging.getLogger(__name__)
 
 
 class PolicyWatcher:
-    def __init__(self, path: Path, engine: Engine) -> None:
+    def __init__(self, path: Path, engine: Engine,
+                 on_loaded: Callable[[Policies, str], None] | None = None) -> None:
         self.path = path
         self.engine = engine
+        self.on_loaded = on_loaded
         self.reloads = 0
         self.failures = 0
         self._stamp = self._file_stamp()
@@ -46,7 +50,8 @@ class PolicyWatcher:
     def reload(self) -> bool:
         """Load the file now (SIGHUP); keep the current policies when it is invalid."""
         try:
-            policies = load_policies(self.path)
+            text = Path(self.path).read_text(encoding="utf-8")
+            policies = parse_policies(text, source=os.fspath(self.path))
         except (PolicyError, OSError) as error:
             self.failures += 1
             problems = error.problems if isinstance(error, PolicyError) else [str(error)]
@@ -56,6 +61,8 @@ class PolicyWatcher:
         previous = self.engine.policies.version
         self.engine.reload(policies)
         self.reloads += 1
+        if self.on_loaded is not None:
+            self.on_loaded(policies, text)
         logger.info("policies reloaded from %s: version %s -> %s", self.path, previous,
                     policies.version)
         return True
