@@ -6,20 +6,23 @@
 the messages to send. Bad input becomes a dead-letter message with the
 original bytes and the reason; it never raises.
 
-Table values are `[partition, next_due, state]` as JSON, so the deadline
-index can be rebuilt after a rebalance without decoding every clock.
+Table values are `[partition, next_due, open clocks, state]` as JSON, so the
+deadline index and the open-clock counts can be rebuilt after a rebalance
+without decoding every clock.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, NamedTuple
 
 import orjson
 
 from agents.deadlines import DeadlineIndex
+from sla.clock import STATE_NAMES
 from sla.engine import Engine
 from sla.errors import InvalidEvent
 from sla.events import Event, parse_event
@@ -58,6 +61,7 @@ class ClockProcessor:
         self.rekeyed = 0
         # partition -> largest event time applied: the compliance agent closes windows by it
         self.watermarks: dict[int, int] = {}
+        self.open_clocks: Counter[tuple[str, str]] = Counter()  # (metric, state) -> count
 
     # -- messages ------------------------------------------------------------
     def handle_event(self, partition: int, key: bytes | None, value: bytes | None,
@@ -79,11 +83,12 @@ class ClockProcessor:
             self.observer.observe_event(event.type)
         now = self.clock()
         state = self._load(ticket_key, event.ticket_id)
+        before = _open_clocks(state)
         if event.ts > self.watermarks.get(partition, event.ts - 1):
             self.watermarks[partition] = event.ts
         records = self.engine.apply(state, event, now)
         records += self.engine.advance(state, now)
-        self._store(partition, ticket_key, state)
+        self._store(partition, ticket_key, state, before)
         return self._outputs(records, event, raw, partition)
 
     def handle_tick(self, partition: int) -> list[Output]:
@@ -95,18 +100,22 @@ class ClockProcessor:
             value = self.table.get(ticket_key)
             if value is None:
                 continue
-            state = TicketState.from_wire(orjson.loads(value)[2])
+            state = TicketState.from_wire(orjson.loads(value)[3])
+            before = _open_clocks(state)
             records = self.engine.advance(state, now)
-            self._store(partition, ticket_key, state)
+            self._store(partition, ticket_key, state, before)
             outputs += self._outputs(records, None, b"", partition)
         return outputs
 
     def rebuild_index(self, items: Iterable[tuple[bytes, bytes]]) -> int:
         """Refill the deadline index from the table (after partitions were assigned)."""
         self.index.clear()
+        self.open_clocks.clear()
         for key, value in items:
-            partition, due, _ = orjson.loads(value)
+            partition, due, open_clocks, _ = orjson.loads(value)
             self.index.schedule(partition, key.decode(), due)
+            self.open_clocks.update(tuple(pair) for pair in open_clocks)
+        self._report_open(None)
         return len(self.index)
 
     # -- state ---------------------------------------------------------------
@@ -114,17 +123,29 @@ class ClockProcessor:
         value = self.table.get(ticket_key)
         if value is None:
             return TicketState(ticket_id)
-        return TicketState.from_wire(orjson.loads(value)[2])
+        return TicketState.from_wire(orjson.loads(value)[3])
 
-    def _store(self, partition: int, ticket_key: bytes, state: TicketState) -> None:
+    def _store(self, partition: int, ticket_key: bytes, state: TicketState,
+               open_before: list[tuple[str, str]]) -> None:
+        open_after = _open_clocks(state)
+        if open_after != open_before:
+            self.open_clocks.subtract(open_before)
+            self.open_clocks.update(open_after)
+            self._report_open(set(open_before) | set(open_after))
         if self.engine.is_empty(state):
             if ticket_key in self.table:
                 del self.table[ticket_key]
             self.index.schedule(partition, state.ticket_id, None)
             return
         due = self.engine.next_due(state)
-        self.table[ticket_key] = orjson.dumps([partition, due, state.to_wire()])
+        self.table[ticket_key] = orjson.dumps([partition, due, open_after, state.to_wire()])
         self.index.schedule(partition, state.ticket_id, due)
+
+    def _report_open(self, changed: set[tuple[str, str]] | None) -> None:
+        if self.observer is None:
+            return
+        for metric, state in (changed if changed is not None else list(self.open_clocks)):
+            self.observer.set_open_clocks(metric, state, self.open_clocks[(metric, state)])
 
     # -- outputs -------------------------------------------------------------
     def _outputs(self, records: list[dict], event: Event | None, raw: bytes,
@@ -162,6 +183,12 @@ class ClockProcessor:
             ("slamon-source", f"{self.topics.events}:{partition}:{offset}".encode()),
         ]
         return Output(self.topics.dlq, key, value, headers)
+
+
+def _open_clocks(state: TicketState) -> list[tuple[str, str]]:
+    """(metric, running|paused) of each open clock of the ticket."""
+    return [(clock.metric, STATE_NAMES[clock.status]) for clock in state.clocks.values()
+            if clock.active]
 
 
 def _dims_key(record: dict) -> bytes:

@@ -36,8 +36,9 @@ def send(processor, event, partition=0, key=None):
 def test_an_event_updates_the_table_and_schedules_its_deadline():
     processor, table, _ = make("00:00")
     assert send(processor, ev("opened", "00:00")) == []
-    partition, due, _ = orjson.loads(table[b"T1"])
+    partition, due, open_clocks, _ = orjson.loads(table[b"T1"])
     assert (partition, due) == (0, ms("00:07:30"))  # first warning: 0.5 of 15 min
+    assert open_clocks == [["response", "running"], ["resolution", "running"]]
     assert processor.index.next_due(0) == ms("00:07:30")
 
 
@@ -117,3 +118,17 @@ def test_deadline_index_replaces_and_drops():
     assert index.pop_due(0, 7) == ["a", "b"]
     index.drop_partitions({0})
     assert index.next_due(1) is None and len(index) == 0
+
+
+def test_open_clocks_are_counted_by_metric_and_state():
+    processor, table, _ = make("00:00")
+    send(processor, ev("opened", "00:00"))
+    send(processor, ev("opened", "00:00", ticket="T2"))
+    send(processor, ev("responded", "00:01"))
+    send(processor, ev("paused", "00:02"))
+    counts = {k: v for k, v in processor.open_clocks.items() if v}
+    assert counts == {("response", "running"): 1, ("resolution", "running"): 1,
+                      ("resolution", "paused"): 1}
+    fresh, _, _ = make()
+    fresh.rebuild_index(table.items())
+    assert {k: v for k, v in fresh.open_clocks.items() if v} == counts
