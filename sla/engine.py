@@ -57,7 +57,9 @@ class Engine:
     def __init__(self, policies: PolicyView, lateness_ms: int = DEFAULT_LATENESS_MS) -> None:
         self.lateness_ms = lateness_ms
         self._versions: dict[int, PolicyView] = {}
-        self._relevant: dict[str, tuple[MetricDef, ...]] = {}
+        # event type -> (metric, what the event does to that metric's clock), for every
+        # metric whose clock the type moves: decided once per policy load, not per event.
+        self._relevant: dict[str, tuple[tuple[MetricDef, str], ...]] = {}
         self._plans: dict[tuple[int | None, str | None, str | None], _Plan] = {}
         self.policies = policies
         self.reload(policies)
@@ -71,8 +73,10 @@ class Engine:
         for metric in policies.metrics:
             types |= metric.event_types
         self._relevant = {
-            kind: tuple(m for m in policies.metrics if kind in m.event_types) for kind in types
+            kind: tuple((m, _action(m, kind)) for m in policies.metrics if kind in m.event_types)
+            for kind in types
         }
+        self._plans.clear()  # a reload may reuse a version number with other terms
 
     @property
     def known_types(self) -> frozenset[str]:
@@ -95,8 +99,10 @@ class Engine:
         history = state.history
         if history is None:
             return [self._rejected(state, event, "ticket_closed", "the ticket is closed")]
-        if any(entry[3] == event.event_id for entry in history):
-            return []  # a redelivery: already applied
+        event_id = event.event_id
+        for entry in history:
+            if entry[3] == event_id:
+                return []  # a redelivery: already applied
         if state.opened_at is None:
             if event.type != "opened":
                 return self._hold(state, event, now)
@@ -261,11 +267,11 @@ class Engine:
         clocks = state.clocks.values()
         calendar, warn_at = terms.calendar, terms.warn_at
         while True:
-            first = None
-            for clock in clocks:
-                if clock.due is not None and clock.due <= until and (
-                        first is None or clock.due < first.due):  # type: ignore[operator]
-                    first = clock
+            first, first_due = None, until
+            for clock in clocks:  # the earliest due; on a tie, the first clock
+                due = clock.due
+                if due is not None and due <= first_due and (first is None or due < first_due):
+                    first, first_due = clock, due
             if first is None:
                 return
             fact = first.fire(calendar, warn_at)
@@ -281,14 +287,15 @@ class Engine:
             state.priority = entry[4]
             self._retarget(state, terms, ts)
         touched: list[Clock] = []
-        for metric in self._relevant.get(kind, ()):
-            clock = state.clocks.get(metric.name)
-            produced = self._apply_metric(state, terms, metric, clock, kind, ts)
-            clock = state.clocks.get(metric.name)
-            if clock is not None:
-                touched.append(clock)
-                for fact in produced:
-                    facts.append(self._fact(state, terms, clock, fact, now))
+        clocks = state.clocks
+        for metric, action in self._relevant.get(kind, ()):
+            produced = self._apply_metric(state, terms, metric, clocks.get(metric.name), action, ts)
+            if produced is None:
+                continue  # the clock did not change: its `due` stands
+            clock = clocks[metric.name]
+            touched.append(clock)
+            for fact in produced:
+                facts.append(self._fact(state, terms, clock, fact, now))
         if kind == "closed" or kind == "cancelled":
             for clock in state.clocks.values():  # final for every metric, declared or not
                 if clock.active:
@@ -302,40 +309,48 @@ class Engine:
             clock.refresh_due(calendar, terms.warn_at)
 
     def _apply_metric(self, state: TicketState, terms: _Plan, metric: MetricDef,
-                      clock: Clock | None, kind: str, ts: int) -> list[Fact]:
-        calendar, n_warnings = terms.calendar, terms.n_warnings
+                      clock: Clock | None, action: str, ts: int) -> list[Fact] | None:
+        """Move one metric's clock; its facts, or None when the clock is unchanged (or none)."""
         status = clock.status if clock is not None else -1
-        active = status in (RUNNING, PAUSED)
-        if kind in metric.cancel:
-            return clock.cancel(calendar, ts) if active else []  # type: ignore[union-attr]
-        if kind in metric.stop:
-            return clock.stop(calendar, ts, n_warnings) if active else []  # type: ignore[union-attr]
-        if kind in metric.pause:
-            if status == RUNNING and metric.name in terms.pausable:
-                clock.pause(calendar, ts)  # type: ignore[union-attr]
-        elif kind in metric.resume:
-            if status == PAUSED:
-                clock.resume(ts)  # type: ignore[union-attr]
-        elif kind in metric.reopen:
-            if status == STOPPED:
-                if metric.on_reopen == "resume":
-                    clock.reopen(ts)  # type: ignore[union-attr]
-                else:
-                    self._start(state, terms, metric, clock, ts)
-        elif kind in metric.start and (clock is None or (
-                metric.cycles == "per_start" and status in (STOPPED, CANCELLED))):
-            self._start(state, terms, metric, clock, ts)
+        if action in (_CANCEL, _STOP):
+            if status != RUNNING and status != PAUSED:
+                return None
+            if action == _CANCEL:
+                return clock.cancel(terms.calendar, ts)  # type: ignore[union-attr]
+            return clock.stop(terms.calendar, ts, terms.n_warnings)  # type: ignore[union-attr]
+        if action == _PAUSE:
+            if status != RUNNING or metric.name not in terms.pausable:
+                return None
+            clock.pause(terms.calendar, ts)  # type: ignore[union-attr]
+        elif action == _RESUME:
+            if status != PAUSED:
+                return None
+            clock.resume(ts)  # type: ignore[union-attr]
+        elif action == _REOPEN:
+            if status != STOPPED:
+                return None
+            if metric.on_reopen == "resume":
+                clock.reopen(ts)  # type: ignore[union-attr]
+            elif not self._start(state, terms, metric, clock, ts):
+                return None
+        elif clock is None or (metric.cycles == "per_start" and status in (STOPPED, CANCELLED)):
+            if not self._start(state, terms, metric, clock, ts):  # action == _START
+                return None
+        else:
+            return None
         return []
 
     @staticmethod
     def _start(state: TicketState, terms: _Plan, metric: MetricDef, clock: Clock | None,
-               ts: int) -> None:
+               ts: int) -> bool:
+        """Start a cycle of the metric's clock; False when its priority has no target."""
         target = terms.target_ms(state.priority or "", metric.name)
         if target is None:
-            return
+            return False
         if clock is None:
             clock = state.clocks[metric.name] = Clock(metric.name)
         clock.start(ts, target, clock.cycle + 1)
+        return True
 
     @staticmethod
     def _retarget(state: TicketState, terms: _Plan, ts: int) -> None:
@@ -442,6 +457,20 @@ class Engine:
             "ticket_id": state.ticket_id, "event_id": entry[3], "type": entry[2],
             "ts": format_ts(entry[0]),
         }
+
+
+# What an event type does to a metric's clock: the first of the metric's sets that holds the
+# type, in this order (the sets are disjoint in a checked policy).
+_CANCEL, _STOP, _PAUSE, _RESUME, _REOPEN, _START = (
+    "cancel", "stop", "pause", "resume", "reopen", "start")
+
+
+def _action(metric: MetricDef, kind: str) -> str:
+    for action, types in ((_CANCEL, metric.cancel), (_STOP, metric.stop), (_PAUSE, metric.pause),
+                          (_RESUME, metric.resume), (_REOPEN, metric.reopen)):
+        if kind in types:
+            return action
+    return _START
 
 
 def _output_id(slot: str, kind: str, revision: int) -> str:

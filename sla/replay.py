@@ -48,6 +48,8 @@ class Replay:
         self.rejected = 0
         self._tickets: dict[str, TicketState] = {}
         self._due: list[tuple[int, int, str]] = []  # heap of (instant, seq, ticket_id)
+        # ticket_id -> instant of its latest entry in `_due`, while that entry is there.
+        self._scheduled: dict[str, int] = {}
         self._seq = 0
         self._known_types = engine.known_types
 
@@ -65,9 +67,12 @@ class Replay:
         except InvalidEvent as error:
             return [self._rejected(line, getattr(error, "code", "invalid"), str(error), obj)]
         records: list[dict] = []
-        if event.ts > self.watermark:
-            self._fire_until(event.ts - 1, records)
-            self.watermark = event.ts
+        ts = event.ts
+        if ts > self.watermark:
+            due = self._due
+            if due and due[0][0] < ts:
+                self._fire_until(ts - 1, records)
+            self.watermark = ts
             self._close_windows(records, final=False)
         state = self._tickets.get(event.ticket_id)
         if state is None:
@@ -93,6 +98,8 @@ class Replay:
         due, engine = self._due, self.engine
         while due and due[0][0] <= until:
             instant, _, ticket_id = heapq.heappop(due)
+            if self._scheduled.get(ticket_id) == instant:
+                del self._scheduled[ticket_id]
             state = self._tickets.get(ticket_id)
             if state is None or engine.next_due(state) != instant:
                 continue  # superseded by a later schedule
@@ -103,10 +110,18 @@ class Replay:
                 self._schedule(state)
 
     def _schedule(self, state: TicketState) -> None:
+        """Put the ticket's next due instant on the heap, unless an entry for it is there.
+
+        Most events leave a ticket's next deadline where it was; pushing it again would
+        only add an entry that pops later as superseded. The entry already there fires
+        first either way, so skipping the push changes nothing in the output.
+        """
         instant = self.engine.next_due(state)
-        if instant is not None:
-            self._seq += 1
-            heapq.heappush(self._due, (instant, self._seq, state.ticket_id))
+        if instant is None or self._scheduled.get(state.ticket_id) == instant:
+            return
+        self._scheduled[state.ticket_id] = instant
+        self._seq += 1
+        heapq.heappush(self._due, (instant, self._seq, state.ticket_id))
 
     def _collect(self, produced: list[dict], records: list[dict]) -> None:
         for record in produced:
