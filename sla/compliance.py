@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from sla.events import format_ts, parse_ts
 
@@ -34,10 +35,23 @@ def window_bounds(kind: str, ms: int) -> tuple[int, int]:
     if kind == "day":
         start = ms - ms % _DAY
         return start, start + _DAY
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return _month_bounds(ms - ms % _DAY)  # a month is whole UTC days: its day decides
+
+
+@lru_cache(maxsize=1024)
+def _month_bounds(day_start: int) -> tuple[int, int]:
+    moment = datetime.fromtimestamp(day_start / 1000, UTC)
     first = datetime(moment.year, moment.month, 1, tzinfo=UTC)
     following = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
     return int(first.timestamp()) * 1000, int(following.timestamp()) * 1000
+
+
+def _windows_of(ms: int) -> tuple[tuple[str, int, int], ...]:
+    """(kind, start, end) of each window holding `ms`, in WINDOWS order."""
+    hour = ms - ms % _HOUR
+    day = ms - ms % _DAY
+    month = _month_bounds(day)
+    return ("hour", hour, hour + _HOUR), ("day", day, day + _DAY), ("month", *month)
 
 
 def _percentile(ordered: list[float], fraction: float) -> float | None:
@@ -60,8 +74,9 @@ class Compliance:
         # clock key -> (dims, stopped_at ms) of the outcome counted now
         self._counted: dict[str, tuple[Dims, int]] = {}
         self.late_outcomes = 0  # outcomes for windows already closed: not counted
-        self._watermark = -(2**62)
-        self._final = False
+        # Windows ending at or before this instant are closed: the watermark less the
+        # lateness, or the watermark itself at the end of input.
+        self._horizon = -(2**62)
 
     def observe(self, record: dict) -> None:
         """Count an outcome record, or withdraw the outcome a retraction withdraws."""
@@ -80,8 +95,7 @@ class Compliance:
         stopped_ms = parse_ts(record["stopped_at"])
         dims: Dims = (record["service"], record["customer"], record["priority"], record["metric"])
         entry = (record["status"] == "met", record["elapsed_seconds"])
-        for window in WINDOWS:
-            start, end = window_bounds(window, stopped_ms)
+        for window, start, end in _windows_of(stopped_ms):
             key: WindowKey = (*dims, window, start)
             bucket = self._windows.get(key)
             if bucket is None:
@@ -95,11 +109,11 @@ class Compliance:
 
     def close_until(self, watermark: int, final: bool = False) -> list[dict]:
         """Close the windows whose end plus lateness has passed (their end, when `final`)."""
-        self._watermark = watermark
-        self._final = final
-        records = []
-        while self._ends and self._closed(self._ends[0][0]):
-            end, key = heapq.heappop(self._ends)
+        self._horizon = watermark if final else watermark - self._lateness
+        ends = self._ends
+        records: list[dict] = []
+        while ends and ends[0][0] <= self._horizon:
+            end, key = heapq.heappop(ends)
             bucket = self._windows.pop(key)
             if bucket:
                 met = sum(1 for ok, _ in bucket.values() if ok)
@@ -111,17 +125,15 @@ class Compliance:
         return records
 
     def _closed(self, end: int) -> bool:
-        if self._final:
-            return end <= self._watermark
-        return end + self._lateness <= self._watermark
+        return end <= self._horizon
 
     def _withdraw(self, clock: str) -> None:
         counted = self._counted.pop(clock, None)
         if counted is None:
             return
         dims, stopped_ms = counted
-        for window in WINDOWS:
-            bucket = self._windows.get((*dims, window, window_bounds(window, stopped_ms)[0]))
+        for window, start, _ in _windows_of(stopped_ms):
+            bucket = self._windows.get((*dims, window, start))
             if bucket is not None:
                 bucket.pop(clock, None)
 
