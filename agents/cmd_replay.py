@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import IO, BinaryIO
 
 HELP = "replay a file of events offline and print breach/warning/outcome/compliance records"
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         source.close()
         return 2
     try:
-        counts = _replay_stream(replay, source, sink, as_of)
+        with _fewer_collections():
+            counts = _replay_stream(replay, source, sink, as_of)
     finally:
         for stream in (source, sink):  # our own files only: stdin and stdout stay open
             if stream not in (sys.stdin.buffer, sys.stdout.buffer):
@@ -83,7 +86,7 @@ def _replay_stream(replay, source: BinaryIO, sink: BinaryIO, as_of: int | None) 
 
     counts: Counter = Counter()
     progress = _Progress(source) if sys.stderr.isatty() else None
-    dumps, write = orjson.dumps, sink.write
+    dumps, write, newline = orjson.dumps, sink.write, orjson.OPT_APPEND_NEWLINE
     line = 0
     for raw in source:
         line += 1
@@ -95,15 +98,34 @@ def _replay_stream(replay, source: BinaryIO, sink: BinaryIO, as_of: int | None) 
             obj = DecodeError(getattr(error, "code", "not_json"), str(error))
         for record in replay.feed(obj, line):
             counts[record["kind"]] += 1
-            write(dumps(record) + b"\n")
+            write(dumps(record, option=newline))
         if progress is not None and line % PROGRESS_EVERY == 0:
             progress.show(line, replay)
     for record in replay.finish(as_of):
         counts[record["kind"]] += 1
-        write(dumps(record) + b"\n")
+        write(dumps(record, option=newline))
     if progress is not None:
         progress.done()
     return counts
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while replaying.
+
+    A replay keeps every open ticket's state (small lists, tuples and dicts) alive and
+    makes little cyclic garbage, so the default thresholds mostly re-scan survivors:
+    with them the collector took about 15% of a 200,000-event replay. Objects that
+    exist before the replay (modules, policies) are moved out of its reach.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 class _Progress:
