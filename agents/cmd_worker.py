@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"slamon worker: cannot read policies: {exc}", file=sys.stderr)
         return 2
     worker = faust.Worker(app, loglevel=args.loglevel or settings.log_level)
+    # Faust's terminal spinner sets the root logger to DEBUG at level warning and above, so
+    # every library debug call builds a record: a service has no use for it.
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -2,18 +2,21 @@
 
 Outcomes (and retractions of outcomes) reach it on `<prefix>compliance.input`
 keyed by service|customer, so every clock of a customer's service is counted
-on one partition. Two tables hold the state, written in-stream:
+on one partition. Two tables hold the state, written in-stream, one small
+entry per change (a window's clocks are never rewritten as a whole):
 
-- windows: window key -> {"p": partition, "end": ms, "clocks": {clock: [met, seconds]}}
-- clocks: clock key -> [service, customer, priority, metric, stopped_ms], so a revision
+- entries: [*window, clock] -> [partition, window end, met, seconds]
+- clocks: clock -> [service, customer, priority, metric, stopped_ms], so a revision
   or a retraction withdraws the clock from the windows it was counted in.
 
-A window closes when the watermark passes its end plus the lateness; its record
-goes to `<prefix>compliance`. The watermark is the event time of the clock agent
-(the largest `ts` it had applied when it sent the outcome, carried in the
-message): windows close before the outcome that moved time on is counted, as
-in replay. With several clock partitions, an outcome that arrives after its
-window closed (skew beyond the lateness) is not counted (`late_outcomes`).
+Which clocks each open window holds is kept in memory, rebuilt from the
+entries table after an assignment. A window closes when the watermark passes
+its end plus the lateness; its record goes to `<prefix>compliance`. The
+watermark is the event time of the clock agent (the largest `ts` it had
+applied when it sent the outcome, carried in the message): windows close
+before the outcome that moved time on is counted, as in replay. With several
+clock partitions, an outcome that arrives after its window closed (skew
+beyond the lateness) is not counted (`late_outcomes`).
 """
 
 from __future__ import annotations
@@ -29,37 +32,45 @@ from sla.compliance import WINDOWS, ratio, summarise, window_bounds
 from sla.events import parse_ts
 from streams.topics import TopicCatalogue
 
-__all__ = ["ComplianceProcessor"]
+__all__ = ["ComplianceProcessor", "add_compliance_agent"]
 
 logger = logging.getLogger(__name__)
 
 CreditLookup = Callable[[str, str, float], float]
+Window = tuple  # (service, customer, priority, metric, window kind, window start)
 
 
-def _window_key(key: tuple) -> bytes:
-    return orjson.dumps(list(key))
+def _entry_key(window: Window, clock: str) -> bytes:
+    return orjson.dumps([*window, clock])
 
 
 class ComplianceProcessor:
-    def __init__(self, windows: MutableMapping[bytes, bytes], clocks: MutableMapping[bytes, bytes],
+    def __init__(self, entries: MutableMapping[bytes, bytes], clocks: MutableMapping[bytes, bytes],
                  topics: TopicCatalogue, credit_for: CreditLookup, lateness_ms: int,
                  observer: object = None) -> None:
-        self.windows = windows
+        self.entries = entries
         self.clocks = clocks
         self.topics = topics
         self.credit_for = credit_for
         self.lateness_ms = lateness_ms
         self.observer = observer
-        self._open: dict[int, list[tuple[int, bytes]]] = {}  # partition -> heap (end, window)
+        self._members: dict[Window, set[str]] = {}  # open window -> its clocks
+        self._open: dict[int, list[tuple[int, Window]]] = {}  # partition -> heap (end, window)
         self._watermark: dict[int, int] = {}
         self.late_outcomes = 0
 
     def rebuild(self, items: Iterable[tuple[bytes, bytes]]) -> None:
-        """Refill the open-window heaps from the windows table (after an assignment)."""
+        """Refill the open windows from the entries table (after an assignment)."""
+        self._members.clear()
         self._open.clear()
         for key, value in items:
-            window = orjson.loads(value)
-            heapq.heappush(self._open.setdefault(window["p"], []), (window["end"], key))
+            *window_list, clock = orjson.loads(key)
+            window = tuple(window_list)
+            partition, end, _, _ = orjson.loads(value)
+            if window not in self._members:
+                self._members[window] = set()
+                heapq.heappush(self._open.setdefault(partition, []), (end, window))
+            self._members[window].add(clock)
 
     def handle(self, partition: int, value: bytes) -> list[Output]:
         try:
@@ -73,9 +84,9 @@ class ComplianceProcessor:
             self._watermark[partition] = watermark
         outputs = self._close(partition)
         if kind == "retraction":
-            self._withdraw(record["retracts"].rsplit(":outcome:", 1)[0].encode())
+            self._withdraw(record["retracts"].rsplit(":outcome:", 1)[0])
             return outputs
-        clock = f"{record['ticket_id']}:{record['metric']}:{record['cycle']}".encode()
+        clock = f"{record['ticket_id']}:{record['metric']}:{record['cycle']}"
         self._withdraw(clock)
         if record["status"] != "cancelled":
             dims = (record["service"], record["customer"], record["priority"], record["metric"])
@@ -83,80 +94,75 @@ class ComplianceProcessor:
                         record["status"] == "met", record["elapsed_seconds"])
         return outputs
 
-    def _count(self, partition: int, clock: bytes, dims: tuple, stopped: int, met: bool,
+    def _count(self, partition: int, clock: str, dims: tuple, stopped: int, met: bool,
                seconds: float) -> None:
         watermark = self._watermark.get(partition)
-        for window in WINDOWS:
-            start, end = window_bounds(window, stopped)
-            key = _window_key((*dims, window, start))
-            stored = self.windows.get(key)
-            if stored is None:
+        for kind in WINDOWS:
+            start, end = window_bounds(kind, stopped)
+            window = (*dims, kind, start)
+            members = self._members.get(window)
+            if members is None:
                 if watermark is not None and end + self.lateness_ms <= watermark:
                     self.late_outcomes += 1  # its window has been reported already
                     continue
-                bucket = {"p": partition, "end": end, "clocks": {}}
-                heapq.heappush(self._open.setdefault(partition, []), (end, key))
-            else:
-                bucket = orjson.loads(stored)
-            bucket["clocks"][clock.decode()] = [met, seconds]
-            self.windows[key] = orjson.dumps(bucket)
-        self.clocks[clock] = orjson.dumps([*dims, stopped])
+                members = self._members[window] = set()
+                heapq.heappush(self._open.setdefault(partition, []), (end, window))
+            members.add(clock)
+            self.entries[_entry_key(window, clock)] = orjson.dumps([partition, end, met, seconds])
+        self.clocks[clock.encode()] = orjson.dumps([*dims, stopped])
 
-    def _withdraw(self, clock: bytes) -> None:
-        stored = self.clocks.get(clock)
+    def _withdraw(self, clock: str) -> None:
+        stored = self.clocks.get(clock.encode())
         if stored is None:
             return
         *dims, stopped = orjson.loads(stored)
-        for window in WINDOWS:
-            key = _window_key((*dims, window, window_bounds(window, stopped)[0]))
-            value = self.windows.get(key)
-            if value is not None:
-                bucket = orjson.loads(value)
-                bucket["clocks"].pop(clock.decode(), None)
-                self.windows[key] = orjson.dumps(bucket)
-        del self.clocks[clock]
+        for kind in WINDOWS:
+            window = (*dims, kind, window_bounds(kind, stopped)[0])
+            members = self._members.get(window)
+            if members is not None and clock in members:
+                members.discard(clock)
+                del self.entries[_entry_key(window, clock)]
+        del self.clocks[clock.encode()]
 
     def _close(self, partition: int) -> list[Output]:
         heap = self._open.get(partition)
         watermark = self._watermark.get(partition)
         outputs: list[Output] = []
         while heap and watermark is not None and heap[0][0] + self.lateness_ms <= watermark:
-            end, key = heapq.heappop(heap)
-            stored = self.windows.get(key)
-            if stored is None:
+            end, window = heapq.heappop(heap)
+            members = self._members.pop(window, None)
+            if not members:
                 continue
-            bucket = orjson.loads(stored)
-            del self.windows[key]
-            window_key = tuple(orjson.loads(key))
-            clocks = bucket["clocks"]
-            if window_key[4] == "month":
-                for clock in clocks:
+            bucket = {}
+            for clock in members:
+                key = _entry_key(window, clock)
+                _, _, met, seconds = orjson.loads(self.entries[key])
+                bucket[clock] = (met, seconds)
+                del self.entries[key]
+                if window[4] == "month":  # the last window the clock counts in
                     self.clocks.pop(clock.encode(), None)
-            if not clocks:
-                continue
-            met = sum(1 for entry in clocks.values() if entry[0])
-            credit = self.credit_for(window_key[0], window_key[1], ratio(met, len(clocks)))
-            record = summarise(window_key, end, clocks, credit)  # type: ignore[arg-type]
+            met_count = sum(1 for entry in bucket.values() if entry[0])
+            credit = self.credit_for(window[0], window[1], ratio(met_count, len(bucket)))
+            record = summarise(window, end, bucket, credit)  # type: ignore[arg-type]
             if self.observer is not None:
                 self.observer.observe(record)  # type: ignore[attr-defined]
-            outputs.append(Output(self.topics.compliance,
-                                  f"{window_key[0]}|{window_key[1]}".encode(),
+            outputs.append(Output(self.topics.compliance, f"{window[0]}|{window[1]}".encode(),
                                   orjson.dumps(record)))
         return outputs
 
 
 def add_compliance_agent(app, settings, engine, observer=None) -> ComplianceProcessor:  # type: ignore[no-untyped-def]
     """Add the compliance agent and its two tables to `app`."""
-    from agents.clocks import RAW, raw_table
+    from agents.clocks import RAW, raw_table, send_outputs
 
     topics = TopicCatalogue(settings.topic_prefix, settings.partitions)
-    windows = raw_table(app, "slamon-compliance-windows", settings.partitions)
+    entries = raw_table(app, "slamon-compliance-entries", settings.partitions)
     clocks = raw_table(app, "slamon-compliance-clocks", settings.partitions)
 
     def credit_for(service: str, customer: str, value: float) -> float:
         return engine.policies.terms(service, customer).credit_for(value)
 
-    processor = ComplianceProcessor(windows, clocks, topics, credit_for,
+    processor = ComplianceProcessor(entries, clocks, topics, credit_for,
                                     round(settings.lateness * 1000), observer)
     source = app.topic(topics.compliance_input, partitions=settings.partitions, internal=True,
                        **RAW)
@@ -167,10 +173,10 @@ def add_compliance_agent(app, settings, engine, observer=None) -> ComplianceProc
         await output.maybe_declare()
         async for event in stream.events():
             if stale[0]:
-                processor.rebuild(windows.items())
+                processor.rebuild(entries.items())
                 stale[0] = False
-            for out in processor.handle(event.message.partition, event.message.value or b""):
-                await output.send(key=out.key, value=out.value)
+            await send_outputs(app, processor.handle(event.message.partition,
+                                                     event.message.value or b""))
 
     app.agent(source, name="slamon.compliance")(run)
 
