@@ -104,11 +104,13 @@ class Clock:
     def refresh_due(self, calendar: WorkingTime, warn_at: tuple[float, ...]) -> None:
         """Recompute `due`: the instant of the lowest unfired threshold, if it can fire."""
         self.due = None
-        if not self.active:
+        status = self.status
+        if status != RUNNING and status != PAUSED:
             return
         n = len(warn_at)
         index = 0
-        while index <= n and self.fired >> index & 1:
+        fired = self.fired
+        while index <= n and fired >> index & 1:
             index += 1
         if index > n:
             self.retro_at = NO_RETRO
@@ -117,11 +119,11 @@ class Clock:
         if amount <= self.counted:  # crossed already: by a retarget, or exactly at a pause
             if self.retro_at != NO_RETRO:
                 self.due = self.retro_at
-            elif self.status == RUNNING:
+            elif status == RUNNING:
                 self.due = self.anchor
             return
         self.retro_at = NO_RETRO
-        if self.status == RUNNING:
+        if status == RUNNING:
             self.due = calendar.instant_after(self.anchor, amount - self.counted)
 
     # -- transitions (each at an event's instant) ---------------------------

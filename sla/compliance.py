@@ -89,7 +89,8 @@ class Compliance:
         if kind != "outcome":
             return
         clock = f"{record['ticket_id']}:{record['metric']}:{record['cycle']}"
-        self._withdraw(clock)
+        if clock in self._counted:  # a revision: the earlier outcome no longer counts
+            self._withdraw(clock)
         if record["status"] == "cancelled":
             return
         stopped_ms = parse_ts(record["stopped_at"])
@@ -111,6 +112,8 @@ class Compliance:
         """Close the windows whose end plus lateness has passed (their end, when `final`)."""
         self._horizon = watermark if final else watermark - self._lateness
         ends = self._ends
+        if not ends or ends[0][0] > self._horizon:
+            return []  # the usual case: the watermark moved within the open windows
         records: list[dict] = []
         while ends and ends[0][0] <= self._horizon:
             end, key = heapq.heappop(ends)

@@ -32,7 +32,7 @@ SlotFacts = list[tuple[str, Record]]
 class _Plan:
     """Terms for one (version, service, customer), with targets in ms looked up once."""
 
-    __slots__ = ("terms", "calendar", "warn_at", "n_warnings", "pausable", "_targets")
+    __slots__ = ("terms", "calendar", "warn_at", "n_warnings", "pausable", "_targets", "_served")
 
     def __init__(self, terms: Terms) -> None:
         self.terms = terms
@@ -41,6 +41,7 @@ class _Plan:
         self.n_warnings = len(terms.warn_at)
         self.pausable = terms.pausable
         self._targets: dict[tuple[str, str], int | None] = {}
+        self._served: dict[str, bool] = {}  # priority -> has a target (for the version's metrics)
 
     def target_ms(self, priority: str, metric: str) -> int | None:
         key = (priority, metric)
@@ -49,6 +50,14 @@ class _Plan:
         except KeyError:
             target = self._targets[key] = self.terms.target_ms(priority, metric)
             return target
+
+    def has_target(self, priority: str, metrics: tuple[MetricDef, ...]) -> bool:
+        """Whether a ticket of `priority` has an SLA target for any of the metrics (cached)."""
+        served = self._served.get(priority)
+        if served is None:
+            served = any(self.target_ms(priority, metric.name) for metric in metrics)
+            self._served[priority] = served
+        return served
 
 
 class Engine:
@@ -191,7 +200,7 @@ class Engine:
         state.service, state.customer = event.service, event.customer
         state.priority, state.version = event.priority, self.policies.version
         terms = self._terms(state)
-        if not any(terms.target_ms(event.priority or "", m.name) for m in self.policies.metrics):
+        if not terms.has_target(event.priority or "", self.policies.metrics):
             state.service = state.customer = state.priority = state.version = None
             return [self._rejected(state, event, "no_target",
                                    f"no SLA target for priority {event.priority!r}")]
@@ -238,8 +247,10 @@ class Engine:
 
     @staticmethod
     def _compact(state: TicketState) -> None:
+        """Shrink a closed ticket to a tombstone: it only rejects what still comes for it."""
         state.history = None
         state.clocks = {}
+        state.emitted = {}  # no longer consulted: a tombstone applies nothing
 
     # -- the clocks ----------------------------------------------------------
     def _recompute(self, state: TicketState, now: int) -> list[Record]:
@@ -401,6 +412,8 @@ class Engine:
 
     def _diff(self, state: TicketState, facts: SlotFacts, full: bool, now: int) -> list[Record]:
         """Facts to records: new outputs get ids; with `full`, vanished outputs are retracted."""
+        if not facts and not full:
+            return []  # most events: nothing fired, nothing stopped
         if full:
             latest: dict[str, Record] = {}
             for slot, record in facts:
