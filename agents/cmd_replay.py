@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         source.close()
         return 2
     try:
-        with _fewer_collections():
+        with _without_cyclic_gc():
             counts = _replay_stream(replay, source, sink, as_of)
     finally:
         for stream in (source, sink):  # our own files only: stdin and stdout stay open
@@ -110,22 +110,22 @@ def _replay_stream(replay, source: BinaryIO, sink: BinaryIO, as_of: int | None) 
 
 
 @contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Run the cyclic garbage collector less often while replaying.
+def _without_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while replaying.
 
     A replay keeps every open ticket's state (small lists, tuples and dicts) alive and
-    makes little cyclic garbage, so the default thresholds mostly re-scan survivors:
-    with them the collector took about 15% of a 200,000-event replay. Objects that
-    exist before the replay (modules, policies) are moved out of its reach.
+    makes next to no cyclic garbage (about a hundred objects in 300,000 events, bad
+    lines included): the collector would only re-scan survivors, which took about 9%
+    of a 1,000,000-event replay even with raised thresholds. Reference counting still
+    frees everything else at once.
     """
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 class _Progress:

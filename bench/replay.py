@@ -219,8 +219,8 @@ def measure_replay(path: Path, policies: str) -> dict:
 def measure_engine(path: Path, policies: str) -> dict:
     """Decode + Replay.feed + finish in this process, records counted but not encoded.
 
-    With the collector tuned as `slamon replay` tunes it, so that the difference from
-    the command is what the command line adds (encoding, writing, start-up).
+    With the cyclic collector paused, as `slamon replay` pauses it, so that the difference
+    from the command is what the command line adds (encoding, writing, start-up).
     """
     from sla.engine import Engine
     from sla.replay import Replay
@@ -228,9 +228,7 @@ def measure_engine(path: Path, policies: str) -> dict:
     replay = Replay(Engine(load_policies(policies)))
     loads, feed = orjson.loads, replay.feed
     records = 0
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    gc.disable()
     started = time.perf_counter()
     try:
         with path.open("rb") as source:
@@ -239,8 +237,7 @@ def measure_engine(path: Path, policies: str) -> dict:
         records += len(replay.finish())
         seconds = time.perf_counter() - started
     finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        gc.enable()
     return _rate(replay.events, seconds) | {"records": records}
 
 
