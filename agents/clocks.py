@@ -20,6 +20,7 @@ import faust
 
 from agents.processor import ClockProcessor, Output, wall_ms
 from agents.settings import Settings
+from agents.tables import raw_table
 from sla.engine import Engine
 from streams.topics import TopicCatalogue
 
@@ -43,15 +44,6 @@ async def send_outputs(app: faust.App, outputs: list[Output]) -> None:
     for output in outputs:
         await producer.send(output.topic, output.key, output.value, None, None,
                             output.headers)
-
-
-def raw_table(app: faust.App, name: str, partitions: int) -> faust.Table:
-    """A table of bytes to bytes: we encode values ourselves (orjson), no codec in between."""
-    table = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
-    # Faust derives the codec from the types and falls back to json for `bytes`; raw it is,
-    # for the changelog and for the RocksDB store alike.
-    table.key_serializer = table.value_serializer = "raw"
-    return table
 
 
 class ClockService:
@@ -100,6 +92,7 @@ class ClockService:
                 outputs = processor.handle_event(message.partition, message.key, message.value,
                                                  message.offset)
                 self._maybe_wake(message.partition)
+            await self.table.flush_changelog()
             await send_outputs(self.app, outputs)
 
     def _rebuild_index(self) -> None:

@@ -153,7 +153,8 @@ class ComplianceProcessor:
 
 def add_compliance_agent(app, settings, engine, observer=None) -> ComplianceProcessor:  # type: ignore[no-untyped-def]
     """Add the compliance agent and its two tables to `app`."""
-    from agents.clocks import RAW, raw_table, send_outputs
+    from agents.clocks import RAW, send_outputs
+    from agents.tables import raw_table
 
     topics = TopicCatalogue(settings.topic_prefix, settings.partitions)
     entries = raw_table(app, "slamon-compliance-entries", settings.partitions)
@@ -175,8 +176,10 @@ def add_compliance_agent(app, settings, engine, observer=None) -> ComplianceProc
             if stale[0]:
                 processor.rebuild(entries.items())
                 stale[0] = False
-            await send_outputs(app, processor.handle(event.message.partition,
-                                                     event.message.value or b""))
+            outputs = processor.handle(event.message.partition, event.message.value or b"")
+            await entries.flush_changelog()
+            await clocks.flush_changelog()
+            await send_outputs(app, outputs)
 
     app.agent(source, name="slamon.compliance")(run)
 

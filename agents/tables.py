@@ -1,0 +1,71 @@
+"""Faust tables of raw bytes whose changelog goes straight to the producer.
+
+A plain `faust.Table` hands every write to its changelog topic through Faust's
+per-message buffer (`send_soon`), which costs several times the work of the
+write itself. Here writes are queued and `flush_changelog()`, awaited by the
+agent after each message, sends them with the producer directly, keeping
+Faust's contract: the changelog partition is the source event's partition,
+and RocksDB remembers the offset of each write it has (for fast recovery).
+The worker flushes the producer before it commits offsets, so a write is on
+Kafka before the event that made it counts as processed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+__all__ = ["RawTable", "raw_table"]
+
+
+class RawTable(faust.Table):
+    """bytes -> bytes; changelog writes batched per message by `flush_changelog()`."""
+
+    def __init__(self, app: faust.App, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.key_serializer = self.value_serializer = "raw"
+        self._pending: list[tuple[int | None, Any, Any]] = []
+
+    def send_changelog(self, partition: int | None, key: Any, value: Any,
+                       key_serializer: Any = None, value_serializer: Any = None) -> Any:
+        self._pending.append((partition, key, value))
+        # Table.on_key_set reads the partition back from what this returns.
+        return _Queued(_QueuedMessage(partition))
+
+    async def flush_changelog(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        producer = self.app.producer
+        topic = self.changelog_topic.get_topic_name()
+        for partition, key, value in pending:
+            delivery = await producer.send(topic, key, value, partition, None, None)
+            delivery.add_done_callback(self._remember_offset)
+
+    def _remember_offset(self, delivery: Any) -> None:
+        if delivery.cancelled() or delivery.exception() is not None:
+            return  # the producer logs and raises the failure on flush
+        sent = delivery.result()
+        self.data.set_persisted_offset(sent.topic_partition, sent.offset)
+
+
+class _QueuedMessage:
+    __slots__ = ("partition",)
+
+    def __init__(self, partition: int | None) -> None:
+        self.partition = partition
+
+
+class _Queued:
+    __slots__ = ("message",)
+
+    def __init__(self, message: _QueuedMessage) -> None:
+        self.message = message
+
+
+def raw_table(app: faust.App, name: str, partitions: int) -> RawTable:
+    """A RawTable registered on `app` like `app.Table` would."""
+    table = RawTable(app, name=name, partitions=partitions, key_type=bytes, value_type=bytes,
+                     beacon=app.tables.beacon)
+    return app.tables.add(table)  # type: ignore[return-value]
