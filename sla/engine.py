@@ -25,6 +25,9 @@ from sla.ticket import NEVER, Entry, TicketState
 __all__ = ["Engine", "TicketState"]
 
 DEFAULT_LATENESS_MS = 60_000
+# How long a closed ticket is remembered (to reject its stragglers as closed): after that it
+# is forgotten, so state does not grow with every ticket ever seen.
+DEFAULT_TOMBSTONE_MS = 7 * 86_400_000
 Record = dict
 SlotFacts = list[tuple[str, Record]]
 
@@ -63,8 +66,10 @@ class _Plan:
 class Engine:
     """Stateless rules over `TicketState`s, for one set of policies (and the versions before)."""
 
-    def __init__(self, policies: PolicyView, lateness_ms: int = DEFAULT_LATENESS_MS) -> None:
+    def __init__(self, policies: PolicyView, lateness_ms: int = DEFAULT_LATENESS_MS,
+                 tombstone_ms: int = DEFAULT_TOMBSTONE_MS) -> None:
         self.lateness_ms = lateness_ms
+        self.tombstone_ms = max(tombstone_ms, lateness_ms)
         self._versions: dict[int, PolicyView] = {}
         # event type -> (metric, what the event does to that metric's clock), for every
         # metric whose clock the type moves: decided once per policy load, not per event.
@@ -144,6 +149,8 @@ class Engine:
     def advance(self, state: TicketState, now: int) -> list[Record]:
         """Fire what is due up to `now` (inclusive); expire held events; compact a closed ticket."""
         if state.history is None:
+            if now > (state.closed_at or 0) + self.tombstone_ms:
+                self._forget(state)
             return []
         if state.opened_at is None:
             return self._expire_held(state, now)
@@ -157,7 +164,7 @@ class Engine:
     def next_due(self, state: TicketState) -> int | None:
         """The earliest instant at which `advance` has work for this ticket."""
         if state.history is None:
-            return None
+            return (state.closed_at or 0) + self.tombstone_ms + 1
         if state.opened_at is None:
             if not state.history:
                 return None
@@ -173,7 +180,7 @@ class Engine:
 
     @staticmethod
     def is_empty(state: TicketState) -> bool:
-        """True when nothing is left to keep: a ticket whose held events all expired."""
+        """True when nothing is left to keep: held events all expired, or a tombstone's time."""
         return state.opened_at is None and not state.history
 
     # -- admission -----------------------------------------------------------
@@ -244,6 +251,12 @@ class Engine:
         else:
             history.append(entry)
         return entry
+
+    @staticmethod
+    def _forget(state: TicketState) -> None:
+        """A tombstone past its time: nothing is left to keep (`is_empty`)."""
+        state.history = []
+        state.opened_at = state.closed_at = None
 
     @staticmethod
     def _compact(state: TicketState) -> None:

@@ -7,7 +7,7 @@ Every expected instant is start + counted time, worked out in the comment beside
 
 from __future__ import annotations
 
-from enginekit import StubPolicies, at, brief, ev, kinds, replay
+from enginekit import StubPolicies, at, brief, ev, kinds, ms, replay
 
 
 def test_responded_stops_the_response_clock_met():
@@ -240,3 +240,21 @@ def test_outputs_have_deterministic_ids():
 def test_policy_version_is_recorded():
     records = replay([ev("opened", "00:00")], policies=StubPolicies(version=7), as_of="00:15")
     assert {r["policy_version"] for r in kinds(records, "breach", "warning")} == {7}
+
+
+def test_a_closed_ticket_is_remembered_for_a_while_then_forgotten():
+    from sla.engine import Engine
+    from sla.events import parse_event
+    from sla.ticket import TicketState
+
+    engine = Engine(StubPolicies(), lateness_ms=60_000, tombstone_ms=3_600_000)
+    state = TicketState("T1")
+    known = engine.known_types
+    for event in (ev("opened", "00:00"), ev("closed", "00:05")):
+        engine.apply(state, parse_event(event, known), ms(event["ts"]))
+    engine.advance(state, ms("00:07"))
+    assert state.tombstone and engine.next_due(state) == ms("01:05") + 1
+    late = parse_event(ev("responded", "00:30"), known)
+    assert [r["reason"] for r in engine.apply(state, late, ms("00:30"))] == ["ticket_closed"]
+    engine.advance(state, ms("01:05:01"))
+    assert engine.is_empty(state)
