@@ -20,7 +20,7 @@ import faust
 
 from agents.processor import ClockProcessor, Output, wall_ms
 from agents.settings import Settings
-from agents.tables import raw_table
+from agents.tables import raw_table, raw_topic
 from sla.engine import Engine
 from streams.topics import TopicCatalogue
 
@@ -29,8 +29,6 @@ __all__ = ["ClockService", "add_clock_agent"]
 logger = logging.getLogger(__name__)
 
 TICK_RETRY_MS = 5_000  # a tick not handled by then is sent again
-RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
-       "value_serializer": "raw"}
 
 
 async def send_outputs(app: faust.App, outputs: list[Output]) -> None:
@@ -57,10 +55,10 @@ class ClockService:
         partitions = settings.partitions
         self.table = raw_table(app, "slamon-clocks", partitions)
         self.processor = ClockProcessor(engine, self.table, self.catalogue, observer)
-        self.source = app.topic(self.catalogue.events, self.catalogue.ticks,
-                                partitions=partitions, internal=True, **RAW)
+        self.source = raw_topic(app, self.catalogue.events, self.catalogue.ticks,
+                                partitions=partitions)
         self.topics = {
-            name: app.topic(name, partitions=partitions, internal=True, **RAW)
+            name: raw_topic(app, name, partitions=partitions)
             for name in (self.catalogue.events, self.catalogue.ticks,
                          self.catalogue.compliance_input, *self.catalogue.outputs)
         }

@@ -153,8 +153,8 @@ class ComplianceProcessor:
 
 def add_compliance_agent(app, settings, engine, observer=None) -> ComplianceProcessor:  # type: ignore[no-untyped-def]
     """Add the compliance agent and its two tables to `app`."""
-    from agents.clocks import RAW, send_outputs
-    from agents.tables import raw_table
+    from agents.clocks import send_outputs
+    from agents.tables import raw_table, raw_topic
 
     topics = TopicCatalogue(settings.topic_prefix, settings.partitions)
     entries = raw_table(app, "slamon-compliance-entries", settings.partitions)
@@ -165,9 +165,8 @@ def add_compliance_agent(app, settings, engine, observer=None) -> ComplianceProc
 
     processor = ComplianceProcessor(entries, clocks, topics, credit_for,
                                     round(settings.lateness * 1000), observer)
-    source = app.topic(topics.compliance_input, partitions=settings.partitions, internal=True,
-                       **RAW)
-    output = app.topic(topics.compliance, partitions=settings.partitions, internal=True, **RAW)
+    source = raw_topic(app, topics.compliance_input, partitions=settings.partitions)
+    output = raw_topic(app, topics.compliance, partitions=settings.partitions)
     stale = [True]
 
     async def run(stream) -> None:  # type: ignore[no-untyped-def]

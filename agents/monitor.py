@@ -70,7 +70,7 @@ class Monitor:
     @property
     def ready(self) -> bool:
         app = self.app
-        recovery = app.tables.recovery
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
         return recovery.completed.is_set() and not app.rebalancing and not app.in_recovery
 
     async def report_lag(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 
-__all__ = ["RawTable", "raw_table"]
+__all__ = ["RawTable", "raw_table", "raw_topic"]
 
 
 class RawTable(faust.Table):
@@ -41,7 +41,7 @@ class RawTable(faust.Table):
         topic = self.changelog_topic.get_topic_name()
         for partition, key, value in pending:
             delivery = await producer.send(topic, key, value, partition, None, None)
-            delivery.add_done_callback(self._remember_offset)
+            delivery.add_done_callback(self._remember_offset)  # type: ignore[attr-defined]
 
     def _remember_offset(self, delivery: Any) -> None:
         if delivery.cancelled() or delivery.exception() is not None:
@@ -69,3 +69,9 @@ def raw_table(app: faust.App, name: str, partitions: int) -> RawTable:
     table = RawTable(app, name=name, partitions=partitions, key_type=bytes, value_type=bytes,
                      beacon=app.tables.beacon)
     return app.tables.add(table)  # type: ignore[return-value]
+
+
+def raw_topic(app: faust.App, *names: str, partitions: int) -> faust.TopicT:
+    """Topic(s) of raw bytes, created with `partitions` when the worker declares them."""
+    return app.topic(*names, partitions=partitions, internal=True, key_type=bytes,
+                     value_type=bytes, key_serializer="raw", value_serializer="raw")

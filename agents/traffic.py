@@ -76,7 +76,7 @@ def ticket_events(count: int, start_ms: int, tickets_per_hour: float = 600.0, se
     """Yield `count` events of interleaved ticket lifecycles in time order."""
     rng = random.Random(seed)
     pending: list[tuple[int, int, dict]] = []
-    opened_at = start_ms
+    opened_at: float = start_ms
     number = 0
     emitted = 0
     order = 0
