@@ -6,7 +6,9 @@
 (a) Throughput: the events topic is filled first, then read twice in the same run:
     by a raw aiokafka consumer (the baseline: no parsing, no state) and by `slamon worker`.
     The worker's rate is taken from the offsets its consumer group commits, between
-    10% and 90% of the input, so start-up and the tail do not count.
+    10% and 90% of the input, so start-up and the tail do not count. A third reader gives
+    the floor under any Faust processor (bench/faust_floor.py): a Faust agent that only
+    iterates the stream, then also writes a table, then also sends one output.
 (b) Detection delay: a second worker gets `--clocks` tickets opened at once, each with a
     response target that falls during the run (deadlines spread over --spread seconds);
     for each breach, `detected_at - deadline` (the worker's emission) and the arrival on
@@ -220,11 +222,25 @@ def throughput(bootstrap: str, work: Path, count: int, profile: Path | None,
         worker.stop()
     raw_rate = count / raw_seconds
     outputs = _count_outputs(bootstrap, prefix)
+    floor = _faust_floor(bootstrap, topic, count) if not backlog else None
     return {"events": count, "backlog": backlog, "outputs": outputs,
             "outputs_per_event": round(sum(outputs.values()) / count, 3),
             "produce_seconds": round(produced, 3),
             "raw_consumer": {"seconds": round(raw_seconds, 3), "events_per_s": round(raw_rate)},
+            "faust_floor": floor,
             "monitor": monitor, "ratio_to_raw": round(monitor["events_per_s"] / raw_rate, 4)}
+
+
+def _faust_floor(bootstrap: str, topic: str, count: int) -> dict[str, int]:
+    """events/s of a Faust agent that only reads (and writes a table, and sends one output)."""
+    rates = {}
+    for mode in ("none", "table", "table+send"):
+        done = subprocess.run([sys.executable, str(REPO / "bench" / "faust_floor.py"), bootstrap,
+                               topic, str(count), mode], capture_output=True, text=True,
+                              timeout=900, cwd=REPO)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        rates[mode] = json.loads(lines[-1])["events_per_s"] if lines else -1
+    return rates
 
 
 def _count_outputs(bootstrap: str, prefix: str) -> dict[str, int]:
@@ -320,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result, indent=2))
     t = result["throughput"]
     line = (f"live: {t['monitor']['events_per_s']:,} events/s per worker "
-            f"({t['ratio_to_raw']:.2f} of raw aiokafka {t['raw_consumer']['events_per_s']:,}/s;"
-            f" targets 20,000/s and 0.33)")
+            f"({t['ratio_to_raw']:.3f} of raw aiokafka {t['raw_consumer']['events_per_s']:,}/s;"
+            f" targets 20,000/s and 0.33; a Faust agent doing nothing: "
+            f"{t['faust_floor']['none']:,}/s)")
     if "backlog" in result:
         line += f"; backlog {result['backlog']['monitor']['events_per_s']:,} events/s"
     if "detection" in result:
