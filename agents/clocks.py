@@ -48,8 +48,9 @@ class ClockService:
     """Holds what the agent and the tick task share: processor, topics, in-flight ticks."""
 
     def __init__(self, app: faust.App, settings: Settings, engine: Engine,
-                 observer: Any = None) -> None:
+                 observer: Any = None, before_first: asyncio.Event | None = None) -> None:
         self.app = app
+        self.before_first = before_first  # awaited before the first message is handled
         self.catalogue = TopicCatalogue(settings.topic_prefix, settings.partitions)
         self.tick_interval = settings.tick_interval
         partitions = settings.partitions
@@ -77,6 +78,8 @@ class ClockService:
 
     async def run_agent(self, stream: faust.StreamT) -> None:
         await self.declare_topics()
+        if self.before_first is not None:
+            await self.before_first.wait()
         processor = self.processor
         ticks = self.catalogue.ticks
         async for event in stream.events():
@@ -143,10 +146,10 @@ class ClockService:
         return sleep_ms / 1000
 
 
-def add_clock_agent(app: faust.App, settings: Settings, engine: Engine,
-                    observer: Any = None) -> ClockService:
+def add_clock_agent(app: faust.App, settings: Settings, engine: Engine, observer: Any = None,
+                    before_first: asyncio.Event | None = None) -> ClockService:
     """Add the clock agent, its table and the tick task to `app`."""
-    service = ClockService(app, settings, engine, observer)
+    service = ClockService(app, settings, engine, observer, before_first)
     app.agent(service.source, name="slamon.clocks")(service.run_agent)
     app.task(service.tick_loop)
 

@@ -45,17 +45,36 @@ class Monitor:
         self.app = app
         self.settings = settings
         self.history = PolicyHistory(settings)
-        self.engine = _engine_with_history(policies, self.history.read(),
-                                           round(settings.lateness * 1000))
-        self.history.record(policies, text)
+        self.engine = Engine(policies, lateness_ms=round(settings.lateness * 1000))
+        self._policy_text = text
+        self._policies = policies
+        # Set once the stored policy versions are known: the clock agent waits for it.
+        self.history_loaded = asyncio.Event()
         self.registry = CollectorRegistry()
         self.metrics = MonitorMetrics(
             self.registry, metrics=[m.name for m in policies.metrics],
             targets=policy_targets(policies), objective_for=self._objective,
         )
-        self.clocks: ClockService = add_clock_agent(app, settings, self.engine, self.metrics)
+        self.clocks: ClockService = add_clock_agent(app, settings, self.engine, self.metrics,
+                                                    before_first=self.history_loaded)
         self.compliance = add_compliance_agent(app, settings, self.engine, self.metrics)
         self.watcher = PolicyWatcher(settings.policies, self.engine, self._loaded)
+
+    async def load_history(self) -> None:
+        """Learn every stored policy version (Kafka I/O off the event loop), then store ours."""
+        loop = asyncio.get_running_loop()
+        try:
+            stored = await loop.run_in_executor(None, self.history.read)
+            for policies in stored:
+                self.engine.remember(policies)
+            if stored:
+                logger.info("policy versions known from %s: %s; running version %s",
+                            self.history.topic, [p.version for p in stored],
+                            self.engine.policies.version)
+            await loop.run_in_executor(None, self.history.record, self._policies,
+                                       self._policy_text)
+        finally:
+            self.history_loaded.set()
 
     def _loaded(self, policies: Policies, text: str) -> None:
         self.history.record(policies, text)
@@ -83,18 +102,6 @@ class Monitor:
             if position is not None:
                 self.metrics.set_lag(tp.topic, tp.partition,
                                      max(0, consumer.highwater(tp) - position))
-
-
-def _engine_with_history(current: Policies, stored: list[Policies], lateness_ms: int) -> Engine:
-    """An engine that knows every stored version (for running clocks) and runs `current`."""
-    versions = [p for p in stored if p.version != current.version] + [current]
-    engine = Engine(versions[0], lateness_ms=lateness_ms)
-    for policies in versions[1:]:
-        engine.reload(policies)
-    if len(versions) > 1:
-        logger.info("policy versions known from history: %s; running version %s",
-                    [p.version for p in versions[:-1]], current.version)
-    return engine
 
 
 def policy_targets(policies: Policies) -> dict[str, list[float]]:
@@ -125,6 +132,10 @@ def _add_tasks(app: faust.App, monitor: Monitor) -> None:
     async def lag() -> None:
         if monitor.ready:
             await monitor.report_lag()
+
+    @app.task
+    async def policy_history() -> None:
+        await monitor.load_history()
 
     @app.task
     async def hangup_reloads() -> None:

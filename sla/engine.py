@@ -92,6 +92,12 @@ class Engine:
         }
         self._plans.clear()  # a reload may reuse a version number with other terms
 
+    def remember(self, policies: PolicyView) -> None:
+        """Know an older version, for clocks that started under it (the current stays)."""
+        if policies.version != self.policies.version:
+            self._versions[policies.version] = policies
+            self._plans.clear()
+
     @property
     def known_types(self) -> frozenset[str]:
         return frozenset(self._relevant)
