@@ -23,6 +23,7 @@ from agents.compliance import add_compliance_agent
 from agents.metrics import MonitorMetrics, exposition
 from agents.policyfile import parse_policies
 from agents.policyhistory import PolicyHistory
+from agents.portal import add_portal
 from agents.reload import PolicyWatcher
 from agents.settings import Settings
 from sla.engine import Engine
@@ -120,6 +121,7 @@ def add_monitor(app: faust.App, settings: Settings) -> Monitor:
     monitor = Monitor(app, settings)
     _add_tasks(app, monitor)
     _add_web(app, monitor)
+    add_portal(app, monitor)
     return monitor
 
 

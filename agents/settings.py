@@ -62,6 +62,7 @@ class Settings:
     web_port: int = 6066
     topic_prefix: str = "sla."
     log_level: LogLevel = "info"
+    portal_tokens: Path | None = None  # customer -> token file of the portal; None: no access
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -88,6 +89,7 @@ ENV_VARS: dict[str, str] = {
     "web_port": "SLAMON_WEB_PORT",
     "topic_prefix": "SLAMON_TOPIC_PREFIX",
     "log_level": "SLAMON_LOG_LEVEL",
+    "portal_tokens": "SLAMON_PORTAL_TOKENS",
 }
 
 
@@ -153,6 +155,10 @@ def _path(raw: Any) -> Path:
     return Path(_text(raw))
 
 
+def _optional_path(raw: Any) -> Path | None:
+    return None if raw is None or str(raw).strip() == "" else _path(raw)
+
+
 def _broker(raw: Any) -> str:
     """`kafka://h:p;kafka://h2:p`, `h:p,h2:p` or a mix; normalised to `kafka://h:p;...`."""
     urls = []
@@ -197,6 +203,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "web_port": _integer(1, 65535),
     "topic_prefix": _topic_prefix,
     "log_level": _log_level,
+    "portal_tokens": _optional_path,
 }
 
 

@@ -103,7 +103,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     problems = caught.value.problems
     assert problems[0] == f"{path}:3: stroe: unknown setting (known: app_id, broker, " + (
         "policies, partitions, replication_factor, store, data_dir, tick_interval, lateness, "
-        "web_host, web_port, topic_prefix, log_level)"
+        "web_host, web_port, topic_prefix, log_level, portal_tokens)"
     )
     assert f"{path}:2: partitions: 'many' is not an integer" in problems
     assert "SLAMON_WEB_PORT: 'x' is not an integer" in problems
@@ -138,3 +138,10 @@ def test_invalid_yaml_is_reported(tmp_path: Path) -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().partitions = 3  # type: ignore[misc]
+
+
+def test_portal_tokens_is_an_optional_path(tmp_path: Path) -> None:
+    assert load_settings(_write(tmp_path, "log_level: info\n"), environ={}).portal_tokens is None
+    environ = {"SLAMON_PORTAL_TOKENS": "/run/secrets/portal.yaml"}
+    assert load_settings(_write(tmp_path, ""), environ=environ).portal_tokens == Path(
+        "/run/secrets/portal.yaml")
