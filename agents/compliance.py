@@ -175,7 +175,12 @@ def add_compliance_agent(app, settings, engine, observer=None) -> ComplianceProc
             if stale[0]:
                 processor.rebuild(entries.items())
                 stale[0] = False
-            outputs = processor.handle(event.message.partition, event.message.value or b"")
+            try:
+                outputs = processor.handle(event.message.partition, event.message.value or b"")
+            except Exception:  # a bug must cost one outcome, never the worker
+                logger.exception("compliance input at %s:%s could not be counted",
+                                 event.message.partition, event.message.offset)
+                outputs = []
             await entries.flush_changelog()
             await clocks.flush_changelog()
             await send_outputs(app, outputs)

@@ -81,11 +81,21 @@ class ClockProcessor:
                            [("slamon-rekeyed-from", key or b"")])]
         if self.observer is not None:
             self.observer.observe_event(event.type)
+        if event.ts > self.watermarks.get(partition, event.ts - 1):
+            self.watermarks[partition] = event.ts
+        try:
+            return self._apply(partition, ticket_key, event, raw)
+        except Exception as error:  # a bug must cost one event, never the worker
+            logger.exception("event %s of ticket %s at %s:%s could not be applied",
+                             event.event_id, event.ticket_id, partition, offset)
+            return [self._dead_letter(key, raw, "internal_error",
+                                      f"{type(error).__name__}: {error}", partition, offset)]
+
+    def _apply(self, partition: int, ticket_key: bytes, event: Event, raw: bytes,
+               ) -> list[Output]:
         now = self.clock()
         state = self._load(ticket_key, event.ticket_id)
         before = _open_clocks(state)
-        if event.ts > self.watermarks.get(partition, event.ts - 1):
-            self.watermarks[partition] = event.ts
         records = self.engine.apply(state, event, now)
         records += self.engine.advance(state, now)
         self._store(partition, ticket_key, state, before)
@@ -100,10 +110,14 @@ class ClockProcessor:
             value = self.table.get(ticket_key)
             if value is None:
                 continue
-            state = TicketState.from_wire(orjson.loads(value)[3])
-            before = _open_clocks(state)
-            records = self.engine.advance(state, now)
-            self._store(partition, ticket_key, state, before)
+            try:
+                state = TicketState.from_wire(orjson.loads(value)[3])
+                before = _open_clocks(state)
+                records = self.engine.advance(state, now)
+                self._store(partition, ticket_key, state, before)
+            except Exception:  # one ticket's bug must not stop the others' deadlines
+                logger.exception("deadlines of ticket %s could not be fired", ticket_id)
+                continue
             outputs += self._outputs(records, None, b"", partition)
         return outputs
 

@@ -132,3 +132,17 @@ def test_open_clocks_are_counted_by_metric_and_state():
     fresh, _, _ = make()
     fresh.rebuild_index(table.items())
     assert {k: v for k, v in fresh.open_clocks.items() if v} == counts
+
+
+def test_an_engine_failure_costs_one_event_not_the_worker(monkeypatch):
+    processor, _, _ = make("00:00")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(processor.engine, "apply", broken)
+    [output] = send(processor, ev("opened", "00:00"))
+    assert output.topic == "sla.events.dlq"
+    assert dict(output.headers)["slamon-reason"] == b"internal_error"
+    monkeypatch.undo()
+    assert send(processor, ev("opened", "00:00", ticket="T2")) == []
