@@ -3,6 +3,7 @@ bad input to the DLQ, and a restart that loses nothing."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,15 @@ from sla.events import format_ts
 from sla.replay import Replay
 
 sys.path.insert(0, str(Path(__file__).parent))
-from monitorkit import Reader, Worker, keyed, net, produce, worker_env  # noqa: E402
+from monitorkit import (  # noqa: E402
+    REPO_ROOT,
+    Reader,
+    Worker,
+    keyed,
+    net,
+    produce,
+    worker_env,
+)
 from scenarios.events import scenario_events  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -185,3 +194,16 @@ def test_a_restarted_worker_continues_where_it_left_off(kafka_bootstrap, make_wo
                                set()).add(r["id"])
     assert all(len(ids) == 1 for ids in by_slot.values()), by_slot
     reader.close()
+
+
+def test_a_worker_refuses_topics_with_another_partition_count(kafka_bootstrap, make_worker,
+                                                              short_policies, kafka_admin):
+    from kafka.admin import NewTopic
+
+    worker = make_worker(short_policies, SLAMON_PARTITIONS="2")
+    kafka_admin.create_topics([NewTopic(worker.prefix + "events", 3, 1)])
+    done = subprocess.run([sys.executable, "-m", "agents.cli", "worker"], cwd=REPO_ROOT,
+                          env=worker.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"topic {worker.prefix}events has 3 partitions but the setting partitions" in (
+        done.stderr)
