@@ -78,10 +78,10 @@ def add_portal(app: faust.App, monitor: Any) -> Portal:
     """Add the portal's feed task and pages to `app`; `monitor` gives settings and policies."""
     settings = monitor.settings
     portal = Portal(PortalView(), TokenSource(settings.portal_tokens), monitor)
-    portal.tokens.current()  # read (and log) the tokens at start
 
     @app.task
     async def portal_feed() -> None:
+        portal.tokens.current()  # read (and log) the tokens as the worker starts
         await follow(portal.view, settings)
 
     def html(web: Any, status: int, body: str, **headers: str) -> Any:

@@ -72,8 +72,10 @@ async def _partitions(consumer: Any, topics: Sequence[str]) -> list[Any]:
     from aiokafka import TopicPartition
 
     while True:
-        await consumer.topics()  # all topics' metadata: asks for none by name, creates none
-        found = {topic: consumer.partitions_for_topic(topic) for topic in topics}
+        # Metadata of all topics: asks for none by name, so none is auto-created. (The public
+        # `topics()` returns only the names of the same fetch.)
+        cluster = await consumer._client.fetch_all_metadata()
+        found = {topic: cluster.partitions_for_topic(topic) for topic in topics}
         if all(found.values()):
             return [TopicPartition(topic, p) for topic, ps in found.items()
                     for p in sorted(ps or ())]

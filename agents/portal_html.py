@@ -17,7 +17,6 @@ __all__ = ["render_report", "render_message", "page_headers"]
 
 REFRESH_SECONDS = 30
 _KIND_TITLES = {"month": "Monthly", "day": "Daily", "hour": "Hourly"}
-_KIND_PERIOD = {"month": "month", "day": "day", "hour": "hour"}
 
 STYLE = """
 :root{--ink:#1c2330;--muted:#5b6576;--line:#dde2ea;--bg:#f5f7fa;--ok:#17803d;--warn:#b45309;
@@ -91,6 +90,7 @@ def render_report(report: Mapping[str, Any], generated_at: str) -> str:
         parts.append('<section><p class="note">No compliance window has closed and no '
                      "breach has been recorded for you yet.</p></section>")
     parts.append('<div class="cards">' + "".join(_card(s) for s in services) + "</div>")
+    parts.append(_credits_section(services))
     parts += [_service_section(s) for s in services]
     parts.append(_breaches_section(report["breaches"], int(report["breach_count"])))
     parts.append('<p class="note">A window appears once it has closed. The credit of a period '
@@ -100,20 +100,40 @@ def render_report(report: Mapping[str, Any], generated_at: str) -> str:
 
 
 def _card(service: Mapping[str, Any]) -> str:
-    owed = service["credit_owed"]
+    owed = service["latest"]
     name = escape(str(service["service"]))
     if owed is None:
         return f'<div class="card"><h3>{name}</h3><div class="sub">no window closed yet</div></div>'
     ratio = float(owed["compliance_ratio"])
     credit = float(owed["credit"])
     klass = _ratio_class(ratio, service["credit_tiers"])
-    owed_text = (f'<span class="owed">credit owed {_percent(credit)}</span>' if credit
-                 else "no credit owed")
+    owed_text = (f'<span class="owed">credit {_percent(credit)}</span>' if credit
+                 else "no credit")
     return (f'<div class="card" data-service="{name}"><h3>{name}</h3>'
             f'<div class="big {klass}" data-field="compliance_ratio">{_percent(ratio)}</div>'
-            f'<div class="sub">{owed["met"]} of {owed["total"]} met · '
+            f'<div class="sub">{owed["met"]} of {owed["total"]} met · {escape(owed["window"])} '
             f"{escape(_period(owed['window'], owed['window_start']))}</div>"
             f'<div class="sub" data-field="credit">{owed_text}</div></div>')
+
+
+def _credits_section(services: Iterable[Mapping[str, Any]]) -> str:
+    rows = [(str(s["service"]), p) for s in services for p in s["credits_owed"]]
+    if not rows:
+        return ('<section id="credits"><h2>Credits owed</h2><p class="note">None in the '
+                "periods shown.</p></section>")
+    head = ("<tr><th class=l>Service</th><th>Period</th><th>Met</th><th>Total</th>"
+            "<th>Compliance</th><th>Credit owed</th></tr>")
+    body = "".join(
+        f'<tr data-id="credit:{escape(service)}:{escape(str(p["window"]))}:'
+        f'{escape(str(p["window_start"]))}"><td class=l data-field="service">{escape(service)}'
+        f"</td><td>{escape(_period(p['window'], p['window_start']))}</td>"
+        f'<td data-field="met">{int(p["met"])}</td><td data-field="total">{int(p["total"])}</td>'
+        f'<td data-field="compliance_ratio">{_percent(p["compliance_ratio"])}</td>'
+        f'<td data-field="credit" class=owed>{_percent(p["credit"])}</td></tr>'
+        for service, p in rows)
+    return (f'<section id="credits"><h2>Credits owed</h2><table>{head}{body}</table>'
+            '<p class="note">Per period of the longest window reported so far (months once one '
+            "has closed).</p></section>")
 
 
 def _service_section(service: Mapping[str, Any]) -> str:
@@ -191,6 +211,7 @@ def _percent(value: Any, digits: int = 2) -> str:
 
 
 def _duration(seconds: Any) -> str:
+    """Seconds as the largest two units that matter: 4.2s, 45s, 12m 30s, 30m, 2h 05m, 3d 4h."""
     if seconds is None:
         return "—"
     total = float(seconds)
@@ -200,8 +221,10 @@ def _duration(seconds: Any) -> str:
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
     if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
+    return f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
 
 
 def _when(ts: Any) -> str:

@@ -101,13 +101,14 @@ class TokenSource:
         self._tokens = PortalTokens()
         self._error: str | None = None
         self._checked = float("-inf")
-        if path is None:
-            logger.warning("portal: no tokens file (setting portal_tokens / "
-                           "SLAMON_PORTAL_TOKENS): every portal request is refused")
 
     def current(self) -> PortalTokens:
         """The tokens in force; the file is looked at most every `check_seconds`."""
         now = time.monotonic()
+        if self.path is None and self._checked == float("-inf"):
+            self._checked = now
+            logger.warning("portal: no tokens file (setting portal_tokens / "
+                           "SLAMON_PORTAL_TOKENS): every portal request is refused")
         if self.path is not None and now - self._checked >= self.check_seconds:
             self._checked = now
             self._reload(self.path)

@@ -151,33 +151,40 @@ def _service(customer: str, service: str, records: list[dict],
                                  str(r["metric"])))
         if rows:
             by_kind[kind] = [{f: r.get(f) for f in _WINDOW_FIELDS} for r in rows]
+    periods = _periods(by_kind)
     return {
         "service": service,
         "credit_tiers": [{"below": t.below, "credit": t.credit}
                          for t in sorted(tiers, key=lambda t: -t.below)],
-        "credit_owed": _credit_owed(by_kind),
+        "latest": periods[0] if periods else None,
+        "credits_owed": [p for p in periods if p["credit"] > 0],
         "windows": by_kind,
     }
 
 
-def _credit_owed(by_kind: dict[str, list[dict]]) -> dict[str, Any] | None:
-    """The latest period of the longest window kind reported: its credit and overall ratio.
+def _periods(by_kind: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    """Each period of the longest window kind reported, newest first: overall ratio, credit.
 
-    The credit is the largest that any of the period's records (one per priority and
-    metric, each priced by the customer's tiers) carries.
+    A period's credit is the largest that any of its records (one per priority and metric,
+    each priced by the customer's tiers) carries.
     """
     for kind in WINDOW_KINDS:
         rows = by_kind.get(kind)
-        if rows:
-            start = rows[0]["window_start"]
-            period = [r for r in rows if r["window_start"] == start]
+        if not rows:
+            continue
+        periods: dict[str, list[dict]] = {}
+        for row in rows:  # newest first already
+            periods.setdefault(row["window_start"], []).append(row)
+        found = []
+        for start, period in periods.items():
             met = sum(int(r["met"] or 0) for r in period)
             total = sum(int(r["total"] or 0) for r in period)
-            return {"window": kind, "window_start": start, "window_end": period[0]["window_end"],
-                    "met": met, "total": total,
-                    "compliance_ratio": met / total if total else 1.0,
-                    "credit": max(float(r["credit"] or 0.0) for r in period)}
-    return None
+            found.append({"window": kind, "window_start": start,
+                          "window_end": period[0]["window_end"], "met": met, "total": total,
+                          "compliance_ratio": met / total if total else 1.0,
+                          "credit": max(float(r["credit"] or 0.0) for r in period)})
+        return found
+    return []
 
 
 def _breach_row(record: dict) -> dict[str, Any]:

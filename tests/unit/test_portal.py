@@ -137,17 +137,20 @@ def test_the_view_keeps_the_latest_record_per_id_and_one_customer_apart() -> Non
     assert "globex" not in orjson.dumps(report).decode()
 
 
-def test_credit_owed_is_that_of_the_latest_period_of_the_longest_window() -> None:
+def test_credits_are_owed_per_period_of_the_longest_window_reported() -> None:
     view = PortalView()
     view.apply(_window(priority="P1", met=9, total=10, credit=0.10))
     view.apply(_window(priority="P2", met=10, total=10, credit=0.0))
-    view.apply(_window(priority="P1", start="2026-05-01T09:00:00Z", credit=0.05))
-    owed = view.report("acme", _tiers)["services"][0]["credit_owed"]
-    assert owed == {"window": "hour", "window_start": "2026-05-01T10:00:00Z",
-                    "window_end": "2026-05-01T11:00:00Z", "met": 19, "total": 20,
-                    "compliance_ratio": 0.95, "credit": 0.10}
+    view.apply(_window(priority="P1", start="2026-05-01T11:00:00Z", met=10, credit=0.0))
+    service = view.report("acme", _tiers)["services"][0]
+    assert service["latest"]["window_start"] == "2026-05-01T11:00:00Z"
+    assert service["credits_owed"] == [{
+        "window": "hour", "window_start": "2026-05-01T10:00:00Z",
+        "window_end": "2026-05-01T11:00:00Z", "met": 19, "total": 20,
+        "compliance_ratio": 0.95, "credit": 0.10}]
     view.apply(_window(window="day", start="2026-05-01T00:00:00Z", met=30, total=30, credit=0.0))
-    assert view.report("acme", _tiers)["services"][0]["credit_owed"]["window"] == "day"
+    service = view.report("acme", _tiers)["services"][0]
+    assert (service["latest"]["window"], service["credits_owed"]) == ("day", [])
 
 
 def test_a_retracted_breach_is_dropped_and_stays_dropped() -> None:
@@ -221,6 +224,8 @@ def test_the_page_shows_the_numbers_and_escapes_everything() -> None:
                    "total": "10", "compliance_ratio": "90%", "credit": "10%"}
     assert cells.rows['T"><img src=x>:response:0:breach']["ticket_id"] == 'T"><img src=x>'
     assert "below 99%: 5% credit; below 95%: 10% credit" in html
+    assert cells.rows["credit:<script>alert(1)</script>:hour:2026-05-01T10:00:00Z"
+                      ]["credit"] == "10%"
 
 
 # -- the pages on the worker's web server ------------------------------------------------------
