@@ -206,3 +206,61 @@ def test_a_customer_sees_its_numbers_and_only_its_own(kafka_bootstrap: str, work
     (tmp_path / "portal.png").write_bytes(seen.screenshot)
     if os.environ.get("SLAMON_PORTAL_SCREENSHOT"):  # how docs/portal.png is made
         shutil.copy(tmp_path / "portal.png", os.environ["SLAMON_PORTAL_SCREENSHOT"])
+
+
+def test_every_worker_shows_the_whole_picture(kafka_bootstrap: str, tmp_path: Path,
+                                              free_port: Callable[[], int]) -> None:
+    """Two workers share the partitions; each one's portal shows every customer in full."""
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(POLICIES)
+    tokens = tmp_path / "portal.yaml"
+    tokens.write_text(f"customers:\n  acme: {ACME}\n  globex: {GLOBEX}\n")
+    # Past outcomes of two clock partitions carry their own watermarks (up to 40 min past the
+    # first hour's end): 50 min of lateness keeps one partition's from closing the first hour
+    # before the other's outcomes are in, and still closes both hours by now.
+    first = worker_env(kafka_bootstrap, tmp_path, free_port(), policies, SLAMON_PARTITIONS="2",
+                       SLAMON_LATENESS="3000", SLAMON_PORTAL_TOKENS=str(tokens))
+    second = first | {"SLAMON_WEB_PORT": str(free_port()),
+                      "SLAMON_DATA_DIR": str(tmp_path / "data-2")}
+    workers = [Worker(first, tmp_path / "worker-1.log").start(),
+               Worker(second, tmp_path / "worker-2.log").start()]
+    try:
+        now = int(time.time() * 1000)
+        first_hour = now - now % HOUR - 3 * HOUR
+        past = _events(first_hour, now)[:-2]
+        reader = Reader(kafka_bootstrap, [workers[0].prefix + "outcomes"])
+        produce(kafka_bootstrap, workers[0].prefix + "events", keyed(past))
+        # Outcomes from two clock partitions reach the compliance agent in any order: the
+        # live ones (which close the hours) only once every past one is out.
+        reader.until(lambda rs: {r.get("ticket_id") for r in rs} >= {t[0] for t in TICKETS}, 90)
+        reader.close()
+        # A live ticket per (service, customer): its outcome closes that compliance partition.
+        events: list[dict] = []
+        pairs = sorted({(t[1], t[2]) for t in TICKETS})
+        for n, (customer, service) in enumerate(pairs):
+            events += [
+                {"event_id": f"L{n}-1", "ticket_id": f"L{n}", "type": "opened",
+                 "ts": format_ts(now - 3000), "service": service, "customer": customer,
+                 "priority": "P2"},
+                {"event_id": f"L{n}-2", "ticket_id": f"L{n}", "type": "responded",
+                 "ts": format_ts(now - 1000)}]
+        produce(kafka_bootstrap, workers[0].prefix + "events", keyed(events))
+        expected = {"acme": set(_expected(first_hour)),
+                    "globex": {f"payments:globex:{p}:response:hour:{format_ts(first_hour)}"
+                               for p in ("P1", "P2")}}
+        tickets = {"acme": {"A3", "A5"}, "globex": {"G2"}}
+        for worker in workers:
+            for customer, token in (("acme", ACME), ("globex", GLOBEX)):
+                deadline = time.monotonic() + 90
+                while True:
+                    status, report = _api(worker, customer, token)
+                    seen = set(_windows(report)) if status == 200 else set()
+                    breaches = {b["ticket_id"] for b in report.get("breaches", [])}
+                    if seen == expected[customer] and breaches == tickets[customer]:
+                        break
+                    assert time.monotonic() < deadline, (
+                        worker.web, customer, seen ^ expected[customer], breaches)
+                    time.sleep(0.5)
+    finally:
+        for worker in workers:
+            worker.stop()
