@@ -7,6 +7,7 @@ import http.cookiejar
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -108,3 +109,18 @@ def test_ctrl_c_stops_everything_the_demo_started(kafka_bootstrap: str,
     pid = _worker_pid(out)
     assert f"stopped  worker (pid {pid}, exit 0)" in out, out
     assert _gone(pid)
+
+
+def test_without_a_broker_the_demo_starts_one_and_stops_it(free_port: Callable[[], int]) -> None:
+    port = free_port()
+    env = os.environ | {"SLAMON_BROKER": f"kafka://127.0.0.1:{port}"}
+    result = subprocess.run(_command(free_port(), "--duration", "15"), cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=400)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert f"starting a local one on 127.0.0.1:{port}" in out, out
+    assert any("  BREACH  " in line for line in out.splitlines()), out
+    broker_pid = int(_printed(out, rf"^stopped  broker on 127\.0\.0\.1:{port} \(pid (\d+)\)"))
+    assert _gone(broker_pid) and _gone(_worker_pid(out))
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # nothing listens there any more
