@@ -70,8 +70,11 @@ def _presented(request: Any) -> tuple[str | None, str]:
     return None, "none"
 
 
-def _cookie(token: str) -> str:
-    return f"{COOKIE}={token}; Path=/portal; HttpOnly; SameSite=Strict"
+def _cookie(request: Any, token: str) -> str:
+    """The session cookie; `Secure` when the request came over HTTPS (or a proxy says so)."""
+    secure = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+    flags = "; Path=/portal; HttpOnly; SameSite=Strict" + ("; Secure" if secure else "")
+    return f"{COOKIE}={token}{flags}"
 
 
 def add_portal(app: faust.App, monitor: Any) -> Portal:
@@ -106,7 +109,7 @@ def add_portal(app: faust.App, monitor: Any) -> Portal:
             return refused(web, 401, as_json=False)
         headers = {"Location": f"/portal/{quote(customer, safe='')}"}
         if source == "query":
-            headers["Set-Cookie"] = _cookie(token)
+            headers["Set-Cookie"] = _cookie(request, token)
         return web.bytes(b"", status=303, headers={**page_headers(), **headers})
 
     @app.page("/portal/{customer}")
@@ -120,7 +123,7 @@ def add_portal(app: faust.App, monitor: Any) -> Portal:
         if source == "query":  # move the token out of the address bar and history
             return web.bytes(b"", status=303, headers={
                 **page_headers(), "Location": f"/portal/{quote(customer, safe='')}",
-                "Set-Cookie": _cookie(token or "")})
+                "Set-Cookie": _cookie(request, token or "")})
         body = render_report(portal.report(customer), format_ts(wall_ms()))
         return html(web, 200, body)
 

@@ -279,6 +279,9 @@ async def _cookie_flow(client: TestClient) -> None:
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     assert "Service levels for acme" in await response.text()
+    behind_tls = await client.get(f"/portal?token={ACME}", allow_redirects=False,
+                                  headers={"X-Forwarded-Proto": "https"})
+    assert behind_tls.headers["Set-Cookie"].endswith("; Secure")
 
 
 async def test_the_api_answers_a_bearer_token(tmp_path: Path) -> None:
