@@ -119,7 +119,7 @@ class PortalView:
         return {
             "customer": customer,
             "loaded": self.loaded,
-            "services": [_service(customer, s, [r for r in windows if r["service"] == s],
+            "services": [_service(s, [r for r in windows if r["service"] == s],
                                   tiers_for(customer, s)) for s in services],
             "breach_count": len(breaches),
             "breaches": [_breach_row(r) for r in breaches[:self.shown_breaches]],
@@ -139,8 +139,7 @@ _BREACH_FIELDS = ("id", "ticket_id", "service", "priority", "metric", "target_se
                   "elapsed_seconds", "started_at", "deadline", "breached_at", "detected_at")
 
 
-def _service(customer: str, service: str, records: list[dict],
-             tiers: Sequence[CreditTier]) -> dict[str, Any]:
+def _service(service: str, records: list[dict], tiers: Sequence[CreditTier]) -> dict[str, Any]:
     by_kind: dict[str, list[dict]] = {}
     for kind in WINDOW_KINDS:
         rows = [r for r in records if r["window"] == kind]
