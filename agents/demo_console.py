@@ -2,7 +2,9 @@
 
 `Console.record(record)` takes the records of the output topics (breaches, warnings,
 outcomes, compliance), keeps the counts a consumer would (a retraction withdraws; an outcome
-counts at its latest revision) and prints a line for what a person watching wants to see.
+counts at its latest revision) and prints a line for what a person watching wants to see:
+each breach and warning, and one line per closed compliance period (the records of a
+period arrive in a burst: they are summed up once `settle` seconds pass without another).
 On a terminal the summary line is rewritten in place under those lines; elsewhere (a pipe,
 a log) it is printed as a line of its own every `every` seconds.
 """
@@ -22,10 +24,13 @@ _CLEAR = "\r\x1b[K"
 
 class Console:
     def __init__(self, out: TextIO | None = None, tty: bool | None = None,
-                 every: float = 10.0) -> None:
+                 every: float = 10.0, settle: float = 2.0) -> None:
         self.out = out or sys.stdout
         self.tty = self.out.isatty() if tty is None else tty
         self.every = every
+        self.settle = settle
+        self._periods: dict[tuple[str, str], list[dict[str, Any]]] = {}  # not printed yet
+        self._period_seen: dict[tuple[str, str], float] = {}
         self.started = time.monotonic()
         self.events_sent = 0
         self.breaches: set[str] = set()
@@ -50,8 +55,9 @@ class Console:
             self._retraction(rec)
         elif kind == "compliance" and rec["id"] not in self.windows:
             self.windows.add(rec["id"])
-            if rec.get("credit"):
-                self.say(_credit_line(rec))
+            period = (str(rec["window"]), str(rec["window_start"]))
+            self._periods.setdefault(period, []).append(rec)
+            self._period_seen[period] = time.monotonic()
 
     def _outcome(self, rec: dict[str, Any]) -> None:
         clock = f"{rec['ticket_id']}:{rec['metric']}:{rec.get('cycle', 0)}"
@@ -88,8 +94,16 @@ class Console:
             self.out.write(line + "\n")
         self.out.flush()
 
+    def _flush_periods(self, everything: bool = False) -> None:
+        now = time.monotonic()
+        for period, seen in list(self._period_seen.items()):
+            if everything or now - seen >= self.settle:
+                del self._period_seen[period]
+                self.say(_period_line(period, self._periods.pop(period)))
+
     def tick(self) -> None:
         """Refresh the summary: redraw it in place, or print it now and then."""
+        self._flush_periods()
         now = time.monotonic()
         if self.tty:
             self.out.write(_CLEAR + self.summary())
@@ -100,6 +114,7 @@ class Console:
             self.out.flush()
 
     def finish(self) -> None:
+        self._flush_periods(everything=True)
         self.out.write((_CLEAR if self.tty else "") + self.summary() + "\n")
         self.out.flush()
 
@@ -149,7 +164,18 @@ def _warning_line(rec: dict[str, Any]) -> str:
             f"{_seconds(rec.get('remaining_seconds'))} left")
 
 
-def _credit_line(rec: dict[str, Any]) -> str:
-    return (f"{_clock(rec.get('window_end'))}  credit     {_who(rec)}: {rec['window']} from "
-            f"{_clock(rec.get('window_start'))[:5]} UTC met {rec['met']}/{rec['total']} "
-            f"({float(rec['compliance_ratio']):.1%}) -> {float(rec['credit']):.0%} credit owed")
+def _period_line(period: tuple[str, str], records: list[dict[str, Any]]) -> str:
+    """A closed period in one line: its windows, how many clocks met, the credits owed."""
+    kind, start = period
+    met = sum(int(r["met"]) for r in records)
+    total = sum(int(r["total"]) for r in records)
+    credits: dict[str, float] = {}
+    for r in records:
+        if r.get("credit"):
+            credits[r["customer"]] = max(credits.get(r["customer"], 0.0), float(r["credit"]))
+    owed = ", ".join(f"{c} up to {v:.0%}" for c, v in sorted(credits.items())) or "none"
+    ratio = met / total if total else 1.0
+    name = {"hour": f"hour {start[11:16]} UTC", "day": f"day {start[:10]}",
+            "month": f"month {start[:7]}"}.get(kind, f"{kind} {start}")
+    return (f"{_clock(records[0].get('window_end'))}  compliance {name} closed: {len(records)} "
+            f"windows, {met} of {total} clocks met ({ratio:.1%}); credits owed: {owed}")

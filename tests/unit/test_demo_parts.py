@@ -45,6 +45,22 @@ def test_the_console_prints_breaches_once_and_counts_like_a_consumer() -> None:
                                       "breached 1 · windows 0")
 
 
+def test_a_closed_period_is_one_line_once_its_records_settle() -> None:
+    out = io.StringIO()
+    console = Console(out, tty=False, settle=0.0)
+    for customer, met, credit in (("acme", 3, 0.10), ("acme", 4, 0.0), ("globex", 1, 0.25)):
+        console.record({"kind": "compliance", "id": f"{customer}{met}", "customer": customer,
+                        "window": "hour", "window_start": "2026-05-01T10:00:00Z",
+                        "window_end": "2026-05-01T11:00:00Z", "met": met, "total": 4,
+                        "credit": credit})
+    assert out.getvalue() == ""
+    console.tick()
+    assert out.getvalue() == (
+        "11:00:00  compliance hour 10:00 UTC closed: 3 windows, 8 of 12 clocks met (66.7%); "
+        "credits owed: acme up to 10%, globex up to 25%\n")
+    assert console.summary().endswith("windows 3")
+
+
 def test_on_a_terminal_the_summary_is_redrawn_in_place() -> None:
     out = io.StringIO()
     console = Console(out, tty=True)
