@@ -90,8 +90,14 @@ def render_report(report: Mapping[str, Any], generated_at: str) -> str:
         parts.append('<section><p class="note">No compliance window has closed and no '
                      "breach has been recorded for you yet.</p></section>")
     parts.append('<div class="cards">' + "".join(_card(s) for s in services) + "</div>")
-    parts.append(_credits_section(services))
-    parts += [_service_section(s) for s in services]
+    reported = [s for s in services if s["windows"]]
+    if reported:
+        parts.append(_credits_section(reported))
+        parts += [_service_section(s) for s in reported]
+    elif services:
+        parts.append('<section id="credits"><p class="note">No compliance window has closed '
+                     "yet: an hour's figures appear once the hour is over (and the events that "
+                     "may still arrive late for it are in).</p></section>")
     parts.append(_breaches_section(report["breaches"], int(report["breach_count"])))
     parts.append('<p class="note">A window appears once it has closed. The credit of a period '
                  "is the largest credit your tiers give any of its priorities and metrics, as a "
