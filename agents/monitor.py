@@ -4,7 +4,8 @@
 policies (an invalid file stops the worker before it starts, with every
 problem listed), builds the engine and the metrics on their own registry, and
 adds the clock agent with its ticks, the compliance agent, the policy watcher
-(SIGHUP and file changes) and the web endpoints /metrics, /healthz, /readyz.
+(SIGHUP and file changes), the web endpoints /metrics, /healthz, /readyz and the
+customer portal (agents/portal.py).
 """
 
 from __future__ import annotations
