@@ -1,24 +1,40 @@
-"""The Faust application: `create_app(settings)` builds it, wires its topics and agents.
+"""The worker, built in one place: `create_app(settings)` makes the Faust app and wires it.
 
-Nothing happens at import: no app, no topics, no connections. The factory is the one place
-that turns `Settings` into Faust configuration; agents are added by small `add_*` functions
-so that each processor can be replaced without touching the others.
-
-`agents.monitor.add_monitor` adds the engine, the clock agent with its ticks, the policy
-watcher and the web endpoints.
+Nothing happens at import: no app, no topics, no connections. `create_app` is the one place
+that turns `Settings` into Faust configuration; it then adds the `Monitor`: the policies (an
+invalid file stops the worker before it starts, with every problem listed), the engine, the
+metrics on their own registry, the clock agent with its ticks, the compliance agent, the
+policy watcher (SIGHUP and file changes), the web endpoints /metrics, /healthz, /readyz and
+the customer portal (`agents.portal`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
+import signal
+from typing import Any
 
 import faust
+from prometheus_client import CollectorRegistry
 
+from agents.clocks import ClockService, add_clock_agent
+from agents.compliance import add_compliance_agent
+from agents.metrics import MonitorMetrics, exposition
+from agents.policyfile import PolicyWatcher, read_policy_file
+from agents.policyhistory import PolicyHistory
+from agents.portal import add_portal
 from agents.settings import Settings
+from sla.engine import Engine
+from sla.policy import Policies
 
-__all__ = ["create_app"]
+__all__ = ["Monitor", "add_monitor", "create_app"]
 
 logger = logging.getLogger(__name__)
+
+POLICY_POLL_SECONDS = 2.0
+LAG_POLL_SECONDS = 5.0
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -40,7 +56,129 @@ def create_app(settings: Settings) -> faust.App:
         # of small sends, and 10 ms is far inside the detection delay we promise (< 1 s).
         producer_linger_ms=10,
     )
-    from agents.monitor import add_monitor
-
     app.slamon = add_monitor(app, settings)  # type: ignore[attr-defined]
     return app
+
+
+class Monitor:
+    """Handles to the running parts, for tests and the web views."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        policies, text = read_policy_file(settings.policies)
+        self.app = app
+        self.settings = settings
+        self.history = PolicyHistory(settings)
+        self.engine = Engine(policies, lateness_ms=round(settings.lateness * 1000))
+        self._policy_text = text
+        self._policies = policies
+        # Set once the stored policy versions are known: the clock agent waits for it.
+        self.history_loaded = asyncio.Event()
+        self.registry = CollectorRegistry()
+        self.metrics = MonitorMetrics(
+            self.registry, metrics=[m.name for m in policies.metrics],
+            targets=policy_targets(policies), objective_for=self._objective,
+        )
+        self.clocks: ClockService = add_clock_agent(app, settings, self.engine, self.metrics,
+                                                    before_first=self.history_loaded)
+        self.compliance = add_compliance_agent(app, settings, self.engine, self.metrics)
+        self.watcher = PolicyWatcher(settings.policies, self.engine, self._loaded)
+
+    async def load_history(self) -> None:
+        """Learn every stored policy version (Kafka I/O off the event loop), then store ours."""
+        loop = asyncio.get_running_loop()
+        try:
+            stored = await loop.run_in_executor(None, self.history.read)
+            for policies in stored:
+                self.engine.remember(policies)
+            if stored:
+                logger.info("policy versions known from %s: %s; running version %s",
+                            self.history.topic, [p.version for p in stored],
+                            self.engine.policies.version)
+            await loop.run_in_executor(None, self.history.record, self._policies,
+                                       self._policy_text)
+        finally:
+            self.history_loaded.set()
+
+    def _loaded(self, policies: Policies, text: str) -> None:
+        self.history.record(policies, text)
+        self.metrics.set_objective_source(self._objective)
+
+    def _objective(self, customer: str, service: str) -> float | None:
+        """The agreed level: the highest ratio below which a credit is owed."""
+        policies = self.engine.policies
+        tiers = policies.credits(customer, service) if isinstance(policies, Policies) else ()
+        return max((tier.below for tier in tiers), default=None)
+
+    @property
+    def ready(self) -> bool:
+        app = self.app
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
+        return recovery.completed.is_set() and not app.rebalancing and not app.in_recovery
+
+    async def report_lag(self) -> None:
+        """Consumer lag of the events topic, per owned partition."""
+        consumer = self.app.consumer
+        for tp in self.app.assignor.assigned_actives():
+            if tp.topic != self.clocks.catalogue.events:
+                continue
+            position = await consumer.position(tp)
+            if position is not None:
+                self.metrics.set_lag(tp.topic, tp.partition,
+                                     max(0, consumer.highwater(tp) - position))
+
+
+def policy_targets(policies: Policies) -> dict[str, list[float]]:
+    """Per metric, every distinct target of the policy in seconds (histogram buckets)."""
+    targets: dict[str, set[float]] = {m.name: set() for m in policies.metrics}
+    for service, customer in itertools.product(("", *policies.services),
+                                               ("", *policies.customers)):
+        for by_metric in policies.terms(service, customer).targets.values():
+            for metric, seconds in by_metric.items():
+                if seconds is not None:
+                    targets.setdefault(metric, set()).add(float(seconds))
+    return {metric: sorted(values) for metric, values in targets.items()}
+
+
+def add_monitor(app: faust.App, settings: Settings) -> Monitor:
+    monitor = Monitor(app, settings)
+    _add_tasks(app, monitor)
+    _add_web(app, monitor)
+    add_portal(app, monitor)
+    return monitor
+
+
+def _add_tasks(app: faust.App, monitor: Monitor) -> None:
+    @app.timer(POLICY_POLL_SECONDS, name="slamon.policy-watch")
+    async def watch_policies() -> None:
+        monitor.watcher.check()
+
+    @app.timer(LAG_POLL_SECONDS, name="slamon.lag")
+    async def lag() -> None:
+        if monitor.ready:
+            await monitor.report_lag()
+
+    @app.task
+    async def policy_history() -> None:
+        await monitor.load_history()
+
+    @app.task
+    async def hangup_reloads() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, monitor.watcher.reload)
+
+
+def _add_web(app: faust.App, monitor: Monitor) -> None:
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        body, content_type = exposition(monitor.registry, request.headers.get("Accept"))
+        # aiohttp refuses a charset inside content_type=; the header carries it whole.
+        return web.bytes(body, headers={"Content-Type": content_type})
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        ready = monitor.ready
+        return web.json({"ready": ready, "policy_version": monitor.engine.policies.version},
+                        status=200 if ready else 503)

@@ -41,8 +41,8 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from agents import localkafka  # noqa: E402
-from agents.traffic import ticket_events  # noqa: E402
+from agents.devkit import localkafka  # noqa: E402
+from agents.devkit.traffic import ticket_events  # noqa: E402
 from sla.events import format_ts, parse_ts  # noqa: E402
 
 PARTITIONS = 4

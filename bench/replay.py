@@ -4,7 +4,7 @@
     .venv/bin/python bench/replay.py --events 200000 --no-engine
 
 Generates (once; cached under bench/out/, which git ignores) a JSON-lines file of
-synthetic ticket lifecycles from `agents.traffic` over config/policies.yaml:
+synthetic ticket lifecycles from `agents.devkit.traffic` over config/policies.yaml:
 customers and services that fall under the office-berlin, support-nyc and 24x7
 calendars, across both 2026 DST changes and the datacentre-move exclusion, with
 pauses, reopens, priority changes, cancels, and a small share of events
@@ -43,8 +43,8 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from agents.devkit.traffic import ticket_events  # noqa: E402
 from agents.policyfile import load_policies  # noqa: E402
-from agents.traffic import ticket_events  # noqa: E402
 from sla.events import parse_ts  # noqa: E402
 
 TARGET_EVENTS_PER_S = 100_000
@@ -122,7 +122,7 @@ def prepare_file(args: argparse.Namespace) -> tuple[Path, dict]:
 
 
 def generate(count: int, seed: int) -> Iterator[dict]:
-    """Synthetic lifecycles from agents.traffic, in event-time order."""
+    """Synthetic lifecycles from agents.devkit.traffic, in event-time order."""
     return ticket_events(count, parse_ts(START), tickets_per_hour=TICKETS_PER_HOUR, seed=seed)
 
 

@@ -3,7 +3,7 @@
 `kafka_bootstrap` (host:port) provides the broker by this rule, first that works:
 
 1. `KAFKA_BOOTSTRAP_SERVERS`, when set: that broker, which must answer;
-2. a local broker from deploy/kafka's Maven jars (`agents.localkafka`) on free ports,
+2. a local broker from deploy/kafka's Maven jars (`agents.devkit.localkafka`) on free ports,
    stopped at the end of the session (and killed with pytest if pytest dies);
 3. testcontainers' Kafka, where a Docker engine answers.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from agents import localkafka
+from agents.devkit import localkafka
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agents import localkafka
+from agents.devkit import localkafka
 
 pytestmark = pytest.mark.integration
 

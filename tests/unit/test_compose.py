@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from ruamel.yaml import YAML
 
-from agents.localkafka import kafka_version
+from agents.devkit.localkafka import kafka_version
 from agents.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 from agents.cli import build_parser
-from agents.demo_console import Console
+from agents.devkit.console import Console
+from agents.devkit.traffic import realtime, ticket_events
 from agents.policyfile import load_policies
-from agents.traffic import realtime, ticket_events
 from sla.events import format_ts, parse_ts
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""agents.localkafka and `slamon kafka` without starting a JVM: config, checks and messages."""
+"""agents.devkit.localkafka and `slamon kafka` without a JVM: config, checks and messages."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agents import cmd_kafka, localkafka
+from agents.cli import kafka as cmd_kafka
 from agents.cli import main
+from agents.devkit import localkafka
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

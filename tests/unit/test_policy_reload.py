@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from agents.policyfile import load_policies
-from agents.reload import PolicyWatcher
+from agents.policyfile import PolicyWatcher, load_policies
 from sla.engine import Engine
 
 GOOD = """\

@@ -13,9 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from agents.app import create_app
-from agents.portal_html import render_report
-from agents.portal_tokens import PortalTokensError, TokenSource, load_tokens
-from agents.portal_view import PortalView
+from agents.portal.pages import render_report
+from agents.portal.tokens import PortalTokensError, TokenSource, load_tokens
+from agents.portal.view import PortalView
 from agents.settings import Settings
 from sla.model import CreditTier
 
@@ -105,7 +105,7 @@ def test_a_bad_file_keeps_the_last_good_tokens(tmp_path: Path,
     source = TokenSource(path, check_seconds=0)
     assert source.current().customer_for(ACME) == "acme"
     path.write_text("customers:\n  acme: [\n")
-    with caplog.at_level(logging.INFO, logger="agents.portal_tokens"):
+    with caplog.at_level(logging.INFO, logger="agents.portal.tokens"):
         assert source.current().customer_for(ACME) == "acme"
         path.write_text(f"customers:\n  globex: {GLOBEX}\n")
         assert source.current().customer_for(ACME) is None

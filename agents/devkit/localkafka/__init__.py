@@ -19,7 +19,7 @@ imported at module level; kafka-python is imported by the probe when it runs.
 
 from __future__ import annotations
 
-from agents.localkafka.config import (
+from agents.devkit.localkafka.config import (
     DEPLOY_DIR,
     REPO_ROOT,
     BrokerAlreadyRunning,
@@ -28,9 +28,9 @@ from agents.localkafka.config import (
     LocalKafkaError,
     render_properties,
 )
-from agents.localkafka.prereqs import MIN_JAVA, ensure_jars, find_java, kafka_version
-from agents.localkafka.probe import port_in_use, probe
-from agents.localkafka.process import instances, log_tail, start, status, stop
+from agents.devkit.localkafka.prereqs import MIN_JAVA, ensure_jars, find_java, kafka_version
+from agents.devkit.localkafka.probe import port_in_use, probe
+from agents.devkit.localkafka.process import instances, log_tail, start, status, stop
 
 __all__ = [
     "DEPLOY_DIR",

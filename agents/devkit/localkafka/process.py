@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from agents.localkafka.config import (
+from agents.devkit.localkafka.config import (
     REPO_ROOT,
     BrokerAlreadyRunning,
     BrokerConfig,
@@ -25,8 +25,8 @@ from agents.localkafka.config import (
     Say,
     render_properties,
 )
-from agents.localkafka.prereqs import ensure_jars, find_java, last_lines
-from agents.localkafka.probe import port_in_use, probe
+from agents.devkit.localkafka.prereqs import ensure_jars, find_java, last_lines
+from agents.devkit.localkafka.probe import port_in_use, probe
 
 __all__ = ["instances", "log_tail", "start", "status", "stop"]
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import orjson
 
-from agents import localkafka
-from agents.demo_console import Console
-from agents.traffic import realtime, ticket_events
+from agents.devkit import localkafka
+from agents.devkit.console import Console
+from agents.devkit.traffic import realtime, ticket_events
 
 __all__ = ["Demo", "DemoError", "DemoOptions"]
 

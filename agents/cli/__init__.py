@@ -1,7 +1,8 @@
 """The `slamon` command line: one module per subcommand, imported only when run.
 
 Each command module exposes `HELP` (one line), `add_arguments(parser)` and
-`run(args) -> int` (the exit status).
+`run(args) -> int` (the exit status). A `SlamonError` a command lets out is reported here,
+once for all commands, as `slamon <command>: message` with exit status 2.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ import importlib
 import sys
 from types import ModuleType
 
+from sla.errors import SlamonError
+
 __all__ = ["main"]
 
 # subcommand -> module; a module is imported only when its command runs or help is built.
 COMMANDS: dict[str, str] = {
-    "worker": "agents.cmd_worker",
-    "replay": "agents.cmd_replay",
-    "check-config": "agents.cmd_check_config",
-    "kafka": "agents.cmd_kafka",
-    "produce": "agents.cmd_produce",
-    "tail": "agents.cmd_tail",
-    "demo": "agents.cmd_demo",
+    "worker": "agents.cli.worker",
+    "replay": "agents.cli.replay",
+    "check-config": "agents.cli.check_config",
+    "kafka": "agents.cli.kafka",
+    "produce": "agents.cli.produce",
+    "tail": "agents.cli.tail",
+    "demo": "agents.cli.demo",
 }
 
 
@@ -51,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._module.run(args) or 0)
+    except SlamonError as exc:
+        name = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+        print(f"slamon {name}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

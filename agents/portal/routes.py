@@ -7,11 +7,11 @@
     GET /portal/{customer}/data.json the same report as JSON
 
 and a task that feeds the view from `<prefix>compliance` and `<prefix>breaches`
-(`agents.portal_feed`). A token comes in `Authorization: Bearer TOKEN` (the API), a
+(`agents.portal.feed`). A token comes in `Authorization: Bearer TOKEN` (the API), a
 `?token=` query parameter (a link: answered with a redirect that moves it into an
 HttpOnly cookie, so it leaves the address bar) or that cookie. No token, or one nobody
 holds: 401. A valid token on another customer's page: 403. Tokens (`portal_tokens`,
-see `agents.portal_tokens`) are never logged; the web server keeps no access log.
+see `agents.portal.tokens`) are never logged; the web server keeps no access log.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from urllib.parse import quote
 import faust
 import orjson
 
-from agents.portal_feed import follow
-from agents.portal_html import page_headers, render_message, render_report
-from agents.portal_tokens import PortalTokens, TokenSource
-from agents.portal_view import PortalView
+from agents.portal.feed import follow
+from agents.portal.pages import page_headers, render_message, render_report
+from agents.portal.tokens import PortalTokens, TokenSource
+from agents.portal.view import PortalView
 from agents.processor import wall_ms
 from sla.events import format_ts
 from sla.model import CreditTier

@@ -1,7 +1,7 @@
 """What the portal shows, per customer: compliance windows, breaches, credits owed.
 
 `PortalView` is fed the records of `<prefix>compliance` and `<prefix>breaches` (by
-`agents.portal_feed`, which reads both topics in full on every worker, so any worker can
+`agents.portal.feed`, which reads both topics in full on every worker, so any worker can
 answer for any customer) and keeps the latest record per id: a compliance id names one
 window of one (service, customer, priority, metric), and a breach withdrawn by a
 `retraction` (retracts_kind=breach) is dropped. `report(customer, tiers)` builds the

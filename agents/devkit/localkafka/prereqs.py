@@ -9,7 +9,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from agents.localkafka.config import DEPLOY_DIR, BrokerConfig, LocalKafkaError, Say
+from agents.devkit.localkafka.config import DEPLOY_DIR, BrokerConfig, LocalKafkaError, Say
 
 __all__ = ["MIN_JAVA", "ensure_jars", "find_java", "kafka_version", "last_lines"]
 

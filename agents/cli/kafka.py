@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from agents import localkafka
+from agents.devkit import localkafka
 from agents.settings import SettingsError, add_config_argument, settings_from_args
 
 HELP = "start, stop or show a local single-node Kafka broker (KRaft) for development"

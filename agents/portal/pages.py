@@ -1,4 +1,4 @@
-"""The portal's HTML: a customer's report (`agents.portal_view`) rendered on the server.
+"""The portal's HTML: a customer's report (`agents.portal.view`) rendered on the server.
 
 One self-contained page, no script, a small inline style (allowed by its hash in the
 Content-Security-Policy that `page_headers()` gives). Every value from a record is

@@ -19,7 +19,7 @@ __all__ = [
     "render_properties",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
 Say = Callable[[str], None]
 

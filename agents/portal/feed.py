@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from agents.portal_view import PortalView
+from agents.portal.view import PortalView
 from agents.settings import Settings
 
 __all__ = ["follow"]

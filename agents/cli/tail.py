@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from agents.settings import SettingsError, add_config_argument, settings_from_args
+from agents.settings import add_config_argument, settings_from_args
 
 HELP = "print records from a topic (breaches, warnings, outcomes, compliance, events.dlq)"
 
@@ -26,11 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = settings_from_args(args)
-    except SettingsError as exc:
-        print(f"slamon tail: {exc}", file=sys.stderr)
-        return 2
+    settings = settings_from_args(args)
     import orjson
     from kafka import KafkaConsumer, TopicPartition
 

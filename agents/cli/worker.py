@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.settings import SettingsError, add_config_argument, settings_from_args
+from agents.settings import add_config_argument, settings_from_args
 
 HELP = "run the monitor: consume service events from Kafka and keep SLA clocks"
 
@@ -26,11 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = settings_from_args(args)
-    except SettingsError as exc:
-        print(f"slamon worker: {exc}", file=sys.stderr)
-        return 2
+    settings = settings_from_args(args)
     import faust
 
     from agents.app import create_app

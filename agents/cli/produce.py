@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from agents.settings import SettingsError, add_config_argument, settings_from_args
+from agents.settings import add_config_argument, settings_from_args
 
 HELP = "send service events from a JSON-lines file (or -) to the events topic"
 
@@ -35,11 +35,7 @@ def _key(line: bytes) -> bytes | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = settings_from_args(args)
-    except SettingsError as exc:
-        print(f"slamon produce: {exc}", file=sys.stderr)
-        return 2
+    settings = settings_from_args(args)
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 

@@ -6,7 +6,7 @@ does not answer and is on this machine, a worker with the demo settings
 a stream of realistic ticket events stamped at the wall clock; prints breaches and warnings
 as they fire with a live summary line, and where to open /metrics and the portal. Ctrl-C
 (or SIGTERM, or `--duration` running out) stops everything it started. The work is done
-by `agents.demo`, imported only when the command runs.
+by `agents.devkit.demo`, imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.settings import SettingsError, add_config_argument, settings_from_args
+from agents.settings import add_config_argument, settings_from_args
 
 HELP = "run a demo: a local broker if none answers, a worker and live ticket traffic"
 
@@ -32,15 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = settings_from_args(args)
-    except SettingsError as exc:
-        print(f"slamon demo: {exc}", file=sys.stderr)
-        return 2
+    settings = settings_from_args(args)
     if args.duration is not None and args.duration <= 0 or args.rate <= 0:
         print("slamon demo: --duration and --rate must be positive", file=sys.stderr)
         return 2
-    from agents.demo import Demo, DemoOptions
+    from agents.devkit.demo import Demo, DemoOptions
 
     options = DemoOptions(broker=settings.bootstrap_servers[0], duration=args.duration,
                           rate=args.rate, web_port=args.web_port, seed=args.seed)
