@@ -22,7 +22,6 @@ from agents.processor import ClockProcessor, Output, wall_ms
 from agents.settings import Settings
 from agents.tables import raw_table, raw_topic
 from sla.engine import Engine
-from streams.topics import TopicCatalogue
 
 __all__ = ["ClockService", "add_clock_agent"]
 
@@ -51,7 +50,7 @@ class ClockService:
                  observer: Any = None, before_first: asyncio.Event | None = None) -> None:
         self.app = app
         self.before_first = before_first  # awaited before the first message is handled
-        self.catalogue = TopicCatalogue(settings.topic_prefix, settings.partitions)
+        self.catalogue = settings.topics
         self.tick_interval = settings.tick_interval
         partitions = settings.partitions
         self.table = raw_table(app, "slamon-clocks", partitions)

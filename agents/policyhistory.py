@@ -54,7 +54,7 @@ class PolicyHistory:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.topic = settings.topic("policies")
+        self.topic = settings.topics.policies
         self.known: dict[int, str] = {}
 
     def read(self) -> list[Policies]:

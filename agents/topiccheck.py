@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from agents.settings import Settings
-from streams.topics import TopicCatalogue
 
 __all__ = ["partition_problems"]
 
@@ -23,7 +22,7 @@ def partition_problems(settings: Settings) -> list[str]:
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    catalogue = TopicCatalogue(settings.topic_prefix, settings.partitions)
+    catalogue = settings.topics
     names = [catalogue.events, catalogue.ticks, catalogue.compliance_input]
     try:
         admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,

@@ -1,16 +1,19 @@
 """The topic catalogue: every topic the monitor reads or writes, named from one prefix.
 
-`events` and `ticks` are co-partitioned (same key space, same partition count):
-the clock agent reads both, so a tick for partition p is handled by the worker
-that owns the tickets of partition p. Outputs keyed by ticket_id share that
-partition count too.
+This is the only place that names topics: everything else asks a catalogue
+(`Settings.topics` builds the worker's one from its settings). `events` and
+`ticks` are co-partitioned (same key space, same partition count): the clock
+agent reads both, so a tick for partition p is handled by the worker that owns
+the tickets of partition p. Outputs keyed by ticket_id share that partition
+count too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-__all__ = ["TopicCatalogue", "OUTPUT_KINDS"]
+__all__ = ["TopicCatalogue", "OUTPUT_KINDS", "SHORT_NAMES", "catalogue"]
 
 # record kind -> catalogue attribute of the topic it travels on
 OUTPUT_KINDS = {
@@ -21,6 +24,19 @@ OUTPUT_KINDS = {
     "rejected": "dlq",
 }
 
+# what a person types (`slamon tail breaches`) -> catalogue attribute; the name after the prefix
+SHORT_NAMES = {
+    "events": "events",
+    "ticks": "ticks",
+    "breaches": "breaches",
+    "warnings": "warnings",
+    "outcomes": "outcomes",
+    "compliance": "compliance",
+    "compliance.input": "compliance_input",
+    "events.dlq": "dlq",
+    "policies": "policies",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class TopicCatalogue:
@@ -29,10 +45,12 @@ class TopicCatalogue:
 
     @property
     def events(self) -> str:
+        """Service events in, keyed by ticket_id."""
         return f"{self.prefix}events"
 
     @property
     def ticks(self) -> str:
+        """Deadline ticks, co-partitioned with `events`; empty values."""
         return f"{self.prefix}ticks"
 
     @property
@@ -58,7 +76,13 @@ class TopicCatalogue:
 
     @property
     def dlq(self) -> str:
+        """Rejected input: the original bytes, the reason in headers."""
         return f"{self.prefix}events.dlq"
+
+    @property
+    def policies(self) -> str:
+        """Every policy version's text, keyed by version (compacted, one partition)."""
+        return f"{self.prefix}policies"
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -70,3 +94,15 @@ class TopicCatalogue:
         if kind == "retraction":
             kind = record["retracts_kind"]
         return getattr(self, OUTPUT_KINDS[kind])
+
+    def named(self, name: str) -> str:
+        """A topic a person named: a short name (`breaches`, `events.dlq`) gets the prefix;
+        anything else is taken as a full topic name, as given."""
+        attribute = SHORT_NAMES.get(name)
+        return name if attribute is None else str(getattr(self, attribute))
+
+
+@lru_cache(maxsize=16)
+def catalogue(prefix: str, partitions: int) -> TopicCatalogue:
+    """The one catalogue for a prefix and partition count (built once, then shared)."""
+    return TopicCatalogue(prefix, partitions)

@@ -17,7 +17,8 @@ HELP = "print records from a topic (breaches, warnings, outcomes, compliance, ev
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
-    parser.add_argument("topic", help="a topic, or its name after the prefix: breaches, ...")
+    parser.add_argument("topic", help="a topic: its name after the prefix (breaches, "
+                        "events.dlq, ...) or its full name")
     parser.add_argument("--from-beginning", action="store_true",
                         help="start at the oldest record (default: only new ones)")
     parser.add_argument("--count", type=int, default=0, help="stop after N records")
@@ -30,8 +31,7 @@ def run(args: argparse.Namespace) -> int:
     import orjson
     from kafka import KafkaConsumer, TopicPartition
 
-    prefix = settings.topic_prefix
-    topic = args.topic if args.topic.startswith(prefix) else settings.topic(args.topic)
+    topic = settings.topics.named(args.topic)
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
                              enable_auto_commit=False)
     partitions = consumer.partitions_for_topic(topic)

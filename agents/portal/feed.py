@@ -26,7 +26,7 @@ TOPIC_WAIT_SECONDS = 1.0
 
 async def follow(view: PortalView, settings: Settings, poll_ms: int = 500) -> None:
     """Read both topics into `view` until cancelled; errors are logged and the read restarts."""
-    topics = [settings.topic("compliance"), settings.topic("breaches")]
+    topics = [settings.topics.compliance, settings.topics.breaches]
     while True:
         try:
             await _follow_once(view, settings, topics, poll_ms)

@@ -38,7 +38,8 @@ def test_file_then_environment(tmp_path: Path) -> None:
     settings = load_settings(path, environ={"SLAMON_PARTITIONS": "12", "SLAMON_LATENESS": "5"})
     assert (settings.partitions, settings.store, settings.topic_prefix) == (12, "memory://", "x.")
     assert settings.lateness == 5.0
-    assert settings.topic("events") == "x.events"
+    assert settings.topics.events == "x.events"
+    assert settings.topics.partitions == 12
 
 
 def test_types(tmp_path: Path) -> None:
