@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sla.errors import SlamonError
+from sla.errors import ProblemsError
 from streams.topics import TopicCatalogue, catalogue
 
 __all__ = [
@@ -38,12 +38,10 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]*$")  # what Kafka allows in topic names and
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
-class SettingsError(SlamonError):
+class SettingsError(ProblemsError):
     """Invalid settings; `problems` lists each one with the key or variable it concerns."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("invalid settings:\n  " + "\n  ".join(self.problems))
+    heading = "invalid settings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,26 +212,25 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
 
 def _read_yaml(path: Path, problems: list[str]) -> dict[str, tuple[Any, str]]:
     """The file's keys -> (raw value, "file:line: key" for messages); problems appended."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from agents.yamlfile import read_yaml_file
 
     try:
-        document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        document = read_yaml_file(path, SettingsError)
     except OSError as exc:
         problems.append(f"{path}: cannot read: {exc.strerror or exc}")
         return {}
-    except YAMLError as exc:
-        problems.append(f"{path}: not valid YAML: {exc}".replace("\n", " "))
+    except SettingsError as exc:
+        problems.extend(exc.problems)
         return {}
-    if document is None:
+    if document.tree is None:
         return {}
-    if not isinstance(document, Mapping):
-        problems.append(f"{path}: expected a mapping of settings, got {type(document).__name__}")
+    if not isinstance(document.tree, Mapping):
+        problems.append(f"{path}: expected a mapping of settings, got "
+                        f"{type(document.tree).__name__}")
         return {}
     found: dict[str, tuple[Any, str]] = {}
-    for key, value in document.items():
-        line = document.lc.key(key)[0] + 1 if hasattr(document, "lc") else 0
-        where = f"{path}:{line}: {key}"
+    for key, value in document.tree.items():
+        where = document.place((str(key),))
         if key not in _PARSERS:
             problems.append(f"{where}: unknown setting (known: {', '.join(_PARSERS)})")
             continue

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-__all__ = ["SlamonError", "PolicyError", "InvalidEvent"]
+from collections.abc import Iterable
+
+__all__ = ["SlamonError", "ProblemsError", "PolicyError", "InvalidEvent"]
 
 
 class SlamonError(Exception):
     """Root of every error slamon raises on purpose."""
 
 
-class PolicyError(SlamonError):
-    """A policy file is invalid; `problems` lists every problem found, each with its place."""
+class ProblemsError(SlamonError):
+    """Invalid input with a list of `problems`, each naming its place (`file:line: path: ...`).
 
-    def __init__(self, problems: list[str]) -> None:
+    The message is the problems one per line, under `heading` when a subclass sets one.
+    """
+
+    heading: str | None = None
+
+    def __init__(self, problems: Iterable[str]) -> None:
         self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
+        if self.heading is None:
+            super().__init__("\n".join(self.problems))
+        else:
+            super().__init__(f"{self.heading}:\n  " + "\n  ".join(self.problems))
+
+
+class PolicyError(ProblemsError):
+    """A policy file is invalid; `problems` lists every problem found, each with its place."""
 
 
 class InvalidEvent(SlamonError):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sla.errors import SlamonError
+from sla.errors import ProblemsError
 
 __all__ = ["PortalTokens", "PortalTokensError", "Secret", "TokenSource", "load_tokens"]
 
@@ -39,12 +39,10 @@ CHECK_SECONDS = 2.0
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]+")
 
 
-class PortalTokensError(SlamonError):
+class PortalTokensError(ProblemsError):
     """An invalid tokens file; `problems` lists each one with its file, line and customer."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("invalid portal tokens:\n  " + "\n  ".join(self.problems))
+    heading = "invalid portal tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,22 +130,20 @@ class TokenSource:
 
 def load_tokens(path: Path) -> PortalTokens:
     """Read and check a tokens file; raise PortalTokensError with every problem."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from agents.yamlfile import read_yaml_file
 
     try:
-        document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        document = read_yaml_file(path, PortalTokensError)
     except OSError as exc:
         raise PortalTokensError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    except YAMLError as exc:
-        raise PortalTokensError([f"{path}: not valid YAML: {exc}".replace("\n", " ")]) from None
-    customers = document.get("customers") if isinstance(document, Mapping) else None
+    tree = document.tree
+    customers = tree.get("customers") if isinstance(tree, Mapping) else None
     if not isinstance(customers, Mapping):
         raise PortalTokensError([f"{path}: expected a mapping `customers: {{CUSTOMER: TOKEN}}`"])
     problems: list[str] = []
     pairs: list[tuple[str, Secret]] = []
     for customer, value in customers.items():
-        where = f"{path}:{_line(customers, customer)}: customers.{customer}"
+        where = document.place(("customers", str(customer)))
         entries = value if isinstance(value, list) else [value]
         if not entries:
             problems.append(f"{where}: no token")
@@ -159,10 +155,6 @@ def load_tokens(path: Path) -> PortalTokens:
     if problems:
         raise PortalTokensError(problems)
     return PortalTokens(pairs)
-
-
-def _line(mapping: Any, key: Any) -> int:
-    return mapping.lc.key(key)[0] + 1 if hasattr(mapping, "lc") else 0
 
 
 def _secret(entry: Any, base: Path, where: str, problems: list[str]) -> Secret | None:
