@@ -18,10 +18,11 @@ from typing import Any
 
 import faust
 
-from agents.processor import ClockProcessor, Output, wall_ms
+from agents.processor import ClockProcessor, wall_ms
 from agents.settings import Settings
 from agents.tables import raw_table, raw_topic
 from sla.engine import Engine
+from streams.outputs import Output
 
 __all__ = ["ClockService", "add_clock_agent"]
 

@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterable, MutableMapping
 
 import orjson
 
-from agents.processor import Output
 from sla.compliance import WINDOWS, ratio, summarise, window_bounds
 from sla.events import parse_ts
+from streams.outputs import Output
 from streams.topics import TopicCatalogue
 
 __all__ = ["ComplianceProcessor", "add_compliance_agent"]

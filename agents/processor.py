@@ -17,7 +17,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, MutableMapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -28,18 +28,19 @@ from sla.errors import InvalidEvent
 from sla.events import Event, parse_event
 from sla.ticket import TicketState
 from streams.codec import decode_event
+from streams.outputs import (
+    Output,
+    compliance_input,
+    dead_letter,
+    feeds_compliance,
+    record_output,
+    rekeyed,
+)
 from streams.topics import TopicCatalogue
 
-__all__ = ["ClockProcessor", "Output", "wall_ms"]
+__all__ = ["ClockProcessor", "wall_ms"]
 
 logger = logging.getLogger(__name__)
-
-
-class Output(NamedTuple):
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]] | None = None
 
 
 def wall_ms() -> int:
@@ -77,8 +78,7 @@ class ClockProcessor:
             # A producer keyed it wrong: send it back keyed by ticket, so it lands on the
             # partition that owns the ticket's clocks; it is applied when it arrives there.
             self.rekeyed += 1
-            return [Output(self.topics.events, ticket_key, raw,
-                           [("slamon-rekeyed-from", key or b"")])]
+            return [rekeyed(self.topics, ticket_key, raw, key)]
         if self.observer is not None:
             self.observer.observe_event(event.type)
         if event.ts > self.watermarks.get(partition, event.ts - 1):
@@ -166,6 +166,7 @@ class ClockProcessor:
                  partition: int) -> list[Output]:
         outputs = []
         observer = self.observer
+        topics = self.topics
         for record in records:
             kind = record["kind"]
             if kind == "rejected":
@@ -177,13 +178,9 @@ class ClockProcessor:
                 continue
             if observer is not None:
                 observer.observe(record)
-            value = orjson.dumps(record)
-            key = record["ticket_id"].encode()
-            outputs.append(Output(self.topics.for_record(record), key, value))
-            if kind == "outcome" or (kind == "retraction" and record["retracts_kind"] == "outcome"):
-                watermark = self.watermarks.get(partition)
-                outputs.append(Output(self.topics.compliance_input, _dims_key(record),
-                                      orjson.dumps({"watermark": watermark, **record})))
+            outputs.append(record_output(topics, record))
+            if feeds_compliance(record):
+                outputs.append(compliance_input(topics, record, self.watermarks.get(partition)))
         return outputs
 
     def _dead_letter(self, key: bytes | None, value: bytes, code: str, message: str,
@@ -191,20 +188,10 @@ class ClockProcessor:
         if self.observer is not None:
             self.observer.observe_reject(code)
         logger.debug("rejected %s at %s:%s: %s", code, partition, offset, message)
-        headers = [
-            ("slamon-reason", code.encode()),
-            ("slamon-message", message.encode()),
-            ("slamon-source", f"{self.topics.events}:{partition}:{offset}".encode()),
-        ]
-        return Output(self.topics.dlq, key, value, headers)
+        return dead_letter(self.topics, key, value, code, message, partition, offset)
 
 
 def _open_clocks(state: TicketState) -> list[tuple[str, str]]:
     """(metric, running|paused) of each open clock of the ticket."""
     return [(clock.metric, STATE_NAMES[clock.status]) for clock in state.clocks.values()
             if clock.active]
-
-
-def _dims_key(record: dict) -> bytes:
-    """Compliance input key: one customer's service, whatever later retargets do to priority."""
-    return f"{record['service']}|{record['customer']}".encode()

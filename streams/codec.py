@@ -1,4 +1,7 @@
-"""Bytes on the wire <-> plain objects, with orjson; no faust.Record on the hot path."""
+"""Events in: bytes on the wire -> plain objects, with orjson; no faust.Record on the hot path.
+
+Records out are encoded in `streams.outputs`; their shapes are in `streams/schemas/`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import orjson
 
 from sla.events import reject
 
-__all__ = ["MAX_EVENT_BYTES", "decode_event", "encode_record"]
+__all__ = ["MAX_EVENT_BYTES", "decode_event"]
 
 MAX_EVENT_BYTES = 64 * 1024  # a service event is small; anything larger is a mistake upstream
 
@@ -21,7 +24,3 @@ def decode_event(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise reject("not_json", f"not JSON: {error}") from None
-
-
-def encode_record(record: dict) -> bytes:
-    return orjson.dumps(record)

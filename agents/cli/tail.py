@@ -65,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(record, orjson) -> bytes:  # type: ignore[no-untyped-def]
-    headers = {k: v.decode(errors="replace") for k, v in (record.headers or [])}
-    if "slamon-reason" not in headers:
+    from streams.outputs import read_dead_letter
+
+    dead = read_dead_letter(record.headers)
+    if dead is None:
         return record.value or b"null"
     value = (record.value or b"").decode(errors="replace")
-    return orjson.dumps({"kind": "dead_letter", "reason": headers.get("slamon-reason"),
-                         "message": headers.get("slamon-message"),
-                         "source": headers.get("slamon-source"), "value": value})
+    return orjson.dumps({"kind": "dead_letter", **dead, "value": value})

@@ -1,0 +1,113 @@
+"""Records out: what the agents send, as (topic, key, value, headers), and dead letters.
+
+The processors decide *what* happens (which records, which are rejected); this
+module decides how each goes on the wire, so producers and consumers of the
+topics (`slamon tail`, the tests, the AsyncAPI document) agree on one place:
+
+- a record goes to the topic of its kind (`TopicCatalogue.for_record`), keyed by
+  `ticket_id`, or by `service|customer` for compliance records and the
+  compliance input, as compact JSON;
+- an outcome (or the retraction of one) also goes to the compliance input,
+  with the clock partition's watermark added;
+- rejected input goes to the dead-letter topic as the original bytes, with the
+  reason, a message and its source (`topic:partition:offset`) in headers;
+- an event keyed by the wrong key goes back to the events topic keyed by its
+  ticket, with the key it had in a header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import orjson
+
+from streams.topics import TopicCatalogue
+
+__all__ = [
+    "Output",
+    "REASON_HEADER",
+    "MESSAGE_HEADER",
+    "SOURCE_HEADER",
+    "REKEYED_HEADER",
+    "record_output",
+    "feeds_compliance",
+    "compliance_input",
+    "dead_letter",
+    "rekeyed",
+    "read_dead_letter",
+]
+
+# Dead-letter headers (values UTF-8): the reject code, a message for a person, and where the
+# message came from. A message without `slamon-reason` is not a dead letter.
+REASON_HEADER = "slamon-reason"
+MESSAGE_HEADER = "slamon-message"
+SOURCE_HEADER = "slamon-source"
+# On an event sent back to the events topic under its ticket: the key it arrived with.
+REKEYED_HEADER = "slamon-rekeyed-from"
+
+
+class Output(NamedTuple):
+    """One message to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] | None = None
+
+
+def _dims_key(record: dict) -> bytes:
+    """One customer's service: the key of compliance records and of the compliance input."""
+    return f"{record['service']}|{record['customer']}".encode()
+
+
+def record_output(topics: TopicCatalogue, record: dict) -> Output:
+    """An output record (not a rejected one) on the topic of its kind."""
+    key = _dims_key(record) if record["kind"] == "compliance" else record["ticket_id"].encode()
+    return Output(topics.for_record(record), key, orjson.dumps(record))
+
+
+def feeds_compliance(record: dict) -> bool:
+    """An outcome or the retraction of one: the compliance agent counts it."""
+    kind = record["kind"]
+    return kind == "outcome" or (kind == "retraction" and record["retracts_kind"] == "outcome")
+
+
+def compliance_input(topics: TopicCatalogue, record: dict, watermark: int | None) -> Output:
+    """An outcome (or its retraction) for the compliance agent, with the clock watermark.
+
+    Keyed by service|customer whatever later retargets do to priority, so every clock of a
+    customer's service is counted on one partition.
+    """
+    return Output(topics.compliance_input, _dims_key(record),
+                  orjson.dumps({"watermark": watermark, **record}))
+
+
+def dead_letter(topics: TopicCatalogue, key: bytes | None, value: bytes, reason: str,
+                message: str, partition: int, offset: int | None) -> Output:
+    """Rejected input on the dead-letter topic: `value` as received, the reason in headers."""
+    headers = [
+        (REASON_HEADER, reason.encode()),
+        (MESSAGE_HEADER, message.encode()),
+        (SOURCE_HEADER, f"{topics.events}:{partition}:{offset}".encode()),
+    ]
+    return Output(topics.dlq, key, value, headers)
+
+
+def rekeyed(topics: TopicCatalogue, ticket_key: bytes, value: bytes,
+            key: bytes | None) -> Output:
+    """An event that arrived under `key`, sent back to the events topic under its ticket."""
+    return Output(topics.events, ticket_key, value, [(REKEYED_HEADER, key or b"")])
+
+
+def read_dead_letter(headers: Iterable[tuple[str, bytes]] | None,
+                     ) -> dict[str, str | None] | None:
+    """A consumed message's dead-letter headers as {reason, message, source}; None if not one.
+
+    A header missing from a dead letter (not written by slamon) is None.
+    """
+    found = {name: value.decode(errors="replace") for name, value in (headers or [])}
+    if REASON_HEADER not in found:
+        return None
+    return {"reason": found[REASON_HEADER], "message": found.get(MESSAGE_HEADER),
+            "source": found.get(SOURCE_HEADER)}
