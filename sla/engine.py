@@ -12,14 +12,16 @@ An event stamped before something that already happened (an earlier event,
 or a threshold that fired) is inserted into the ticket's history and the
 clocks are recomputed from the start: what now holds is emitted, and a
 `retraction` follows for each emitted output that no longer holds. Outputs
-carry deterministic ids, so a redelivered event changes nothing.
+carry deterministic ids, so a redelivered event changes nothing. The records
+themselves (their fields, ids and retractions) are built in `sla.records`.
 """
 
 from __future__ import annotations
 
 from sla.clock import CANCELLED, PAUSED, RUNNING, STOPPED, Clock, Fact
-from sla.events import Event, format_ts
+from sla.events import Event
 from sla.model import UNIVERSAL_EVENT_TYPES, MetricDef, PolicyView, Terms
+from sla.records import Record, SlotFacts, diff, fact_record, rejected, rejected_entry
 from sla.ticket import NEVER, Entry, TicketState
 
 __all__ = ["Engine", "TicketState"]
@@ -28,8 +30,6 @@ DEFAULT_LATENESS_MS = 60_000
 # How long a closed ticket is remembered (to reject its stragglers as closed): after that it
 # is forgotten, so state does not grow with every ticket ever seen.
 DEFAULT_TOMBSTONE_MS = 7 * 86_400_000
-Record = dict
-SlotFacts = list[tuple[str, Record]]
 
 
 class _Plan:
@@ -118,7 +118,7 @@ class Engine:
         """Apply `event` to `state` (mutated); return the records it causes, in order."""
         history = state.history
         if history is None:
-            return [self._rejected(state, event, "ticket_closed", "the ticket is closed")]
+            return [rejected(state, event, "ticket_closed", "the ticket is closed")]
         event_id = event.event_id
         for entry in history:
             if entry[3] == event_id:
@@ -129,7 +129,7 @@ class Engine:
             return self._open(state, event, now)
         problem = self._refusal(state, event)
         if problem:
-            return [self._rejected(state, event, *problem)]
+            return [rejected(state, event, *problem)]
         if event.ts >= state.last_ts and event.ts > state.last_fire:
             entry = self._record_entry(state, event)
             terms = self._terms(state)
@@ -137,7 +137,7 @@ class Engine:
             self._run_until(state, terms, event.ts - 1, facts, now)
             self._apply_entry(state, terms, entry, facts, now)
             state.last_ts = event.ts
-            return self._diff(state, facts, full=False, now=now)
+            return diff(state, facts, full=False, now=now)
         records = self._withdraw_after(state, event) if event.type == "closed" else []
         self._record_entry(state, event)
         state.last_ts = max(state.last_ts, event.ts)
@@ -149,7 +149,7 @@ class Engine:
         after = [e for e in state.history if e[0] > closed.ts]
         for entry in after:
             state.history.remove(entry)
-        return [self._rejected_entry(state, e, "ticket_closed", "the ticket is closed")
+        return [rejected_entry(state, e, "ticket_closed", "the ticket is closed")
                 for e in after]
 
     def advance(self, state: TicketState, now: int) -> list[Record]:
@@ -162,7 +162,7 @@ class Engine:
             return self._expire_held(state, now)
         facts: SlotFacts = []
         self._run_until(state, self._terms(state), now, facts, now)
-        records = self._diff(state, facts, full=False, now=now)
+        records = diff(state, facts, full=False, now=now)
         if state.closed_at is not None and now > state.closed_at + self.lateness_ms:
             self._compact(state)
         return records
@@ -204,7 +204,7 @@ class Engine:
 
     def _hold(self, state: TicketState, event: Event, now: int) -> list[Record]:
         if now > event.ts + self.lateness_ms:
-            return [self._rejected(state, event, "never_opened", "the ticket was never opened")]
+            return [rejected(state, event, "never_opened", "the ticket was never opened")]
         self._record_entry(state, event)
         state.last_ts = max(state.last_ts, event.ts)
         return []
@@ -215,7 +215,7 @@ class Engine:
         terms = self._terms(state)
         if not terms.has_target(event.priority or "", self.policies.metrics):
             state.service = state.customer = state.priority = state.version = None
-            return [self._rejected(state, event, "no_target",
+            return [rejected(state, event, "no_target",
                                    f"no SLA target for priority {event.priority!r}")]
         state.opened_at = event.ts
         assert state.history is not None
@@ -224,11 +224,11 @@ class Engine:
             state.last_ts = event.ts
             facts: SlotFacts = []
             self._apply_entry(state, terms, entry, facts, now)
-            return self._diff(state, facts, full=False, now=now)
+            return diff(state, facts, full=False, now=now)
         records = []
         for entry in [e for e in state.history if e[0] < event.ts]:
             state.history.remove(entry)
-            records.append(self._rejected_entry(
+            records.append(rejected_entry(
                 state, entry, "before_opened", "the event is stamped before the ticket was opened"))
         self._record_entry(state, event)
         state.last_ts = max(state.last_ts, event.ts)
@@ -240,7 +240,7 @@ class Engine:
         for entry in expired:
             state.history.remove(entry)
         return [
-            self._rejected_entry(state, e, "never_opened", "the ticket was never opened")
+            rejected_entry(state, e, "never_opened", "the ticket was never opened")
             for e in expired
         ]
 
@@ -287,7 +287,7 @@ class Engine:
             self._run_until(state, terms, entry[0] - 1, facts, now)
             self._apply_entry(state, terms, entry, facts, now)
         self._run_until(state, terms, horizon, facts, now)
-        return self._diff(state, facts, full=True, now=now)
+        return diff(state, facts, full=True, now=now)
 
     def _run_until(self, state: TicketState, terms: _Plan, until: int, facts: SlotFacts,
                    now: int) -> None:
@@ -307,12 +307,12 @@ class Engine:
             fact = first.fire(calendar, warn_at)
             if fact[2] > state.last_fire:
                 state.last_fire = fact[2]
-            facts.append(self._fact(state, terms, first, fact, now))
+            facts.append(fact_record(state, first, fact, calendar, warn_at, now))
 
     def _apply_entry(self, state: TicketState, terms: _Plan, entry: Entry, facts: SlotFacts,
                      now: int) -> None:
         ts, kind = entry[0], entry[2]
-        calendar, n_warnings = terms.calendar, terms.n_warnings
+        calendar, warn_at, n_warnings = terms.calendar, terms.warn_at, terms.n_warnings
         if kind == "priority_changed":
             state.priority = entry[4]
             self._retarget(state, terms, ts)
@@ -325,18 +325,19 @@ class Engine:
             clock = clocks[metric.name]
             touched.append(clock)
             for fact in produced:
-                facts.append(self._fact(state, terms, clock, fact, now))
+                facts.append(fact_record(state, clock, fact, calendar, warn_at, now))
         if kind == "closed" or kind == "cancelled":
             for clock in state.clocks.values():  # final for every metric, declared or not
                 if clock.active:
                     produced = (clock.stop(calendar, ts, n_warnings) if kind == "closed"
                                 else clock.cancel(calendar, ts))
-                    facts.extend(self._fact(state, terms, clock, f, now) for f in produced)
+                    facts.extend(fact_record(state, clock, f, calendar, warn_at, now)
+                                 for f in produced)
                     touched.append(clock)
             if kind == "closed":
                 state.closed_at = ts
         for clock in touched:
-            clock.refresh_due(calendar, terms.warn_at)
+            clock.refresh_due(calendar, warn_at)
 
     def _apply_metric(self, state: TicketState, terms: _Plan, metric: MetricDef,
                       clock: Clock | None, action: str, ts: int) -> list[Fact] | None:
@@ -391,105 +392,6 @@ class Engine:
                     clock.retarget(terms.calendar, ts, target)
                     clock.refresh_due(terms.calendar, terms.warn_at)
 
-    # -- records -------------------------------------------------------------
-    def _fact(self, state: TicketState, terms: _Plan, clock: Clock, fact: Fact,
-              now: int) -> tuple[str, Record]:
-        kind, index, instant, deadline = fact
-        calendar = terms.calendar
-        slot = f"{state.ticket_id}:{clock.metric}:{clock.cycle}:{kind}"
-        record: Record = {
-            "id": None, "kind": kind, "ticket_id": state.ticket_id, "metric": clock.metric,
-            "cycle": clock.cycle, "service": state.service, "customer": state.customer,
-            "priority": state.priority, "policy_version": state.version,
-            "target_seconds": clock.target / 1000, "started_at": format_ts(clock.started_at),
-        }
-        if kind == "breach":
-            record["elapsed_seconds"] = clock.counted_at(calendar, instant) / 1000
-            record["deadline"] = format_ts(deadline)
-            record["breached_at"] = format_ts(instant)
-            record["detected_at"] = format_ts(max(now, instant))
-        elif kind == "warning":
-            threshold = terms.warn_at[index]
-            slot = f"{slot}:{threshold}"
-            due = clock.deadline(calendar)
-            record["threshold"] = threshold
-            record["at"] = format_ts(instant)
-            record["deadline"] = None if due is None else format_ts(due)
-            remaining = clock.target - clock.counted_at(calendar, instant)
-            record["remaining_seconds"] = max(0, remaining) / 1000
-        else:
-            if clock.status == CANCELLED:
-                status = "cancelled"
-            elif clock.breach_fired(terms.n_warnings):
-                status = "breached"
-            else:
-                status = "met"
-            record["status"] = status
-            record["elapsed_seconds"] = clock.counted / 1000
-            record["stopped_at"] = format_ts(instant)
-        return slot, record
-
-    def _diff(self, state: TicketState, facts: SlotFacts, full: bool, now: int) -> list[Record]:
-        """Facts to records: new outputs get ids; with `full`, vanished outputs are retracted."""
-        if not facts and not full:
-            return []  # most events: nothing fired, nothing stopped
-        if full:
-            latest: dict[str, Record] = {}
-            for slot, record in facts:
-                latest.pop(slot, None)
-                latest[slot] = record
-            facts = list(latest.items())
-        records: list[Record] = []
-        emitted = state.emitted
-        for slot, record in facts:
-            kind = record["kind"]
-            known = emitted.get(slot)
-            fingerprint = None
-            if kind == "outcome":
-                fingerprint = [record["status"], record["elapsed_seconds"], record["stopped_at"]]
-                if known is not None and known[1] and known[2] == fingerprint:
-                    continue
-            elif known is not None and known[1]:
-                continue
-            revision = 0 if known is None else known[0] + 1
-            emitted[slot] = [revision, 1, fingerprint, record["metric"], kind]
-            record["id"] = _output_id(slot, kind, revision)
-            if kind == "outcome":
-                record["revision"] = revision
-            records.append(record)
-        if full:
-            current = {slot for slot, _ in facts}
-            for slot, known in emitted.items():
-                if known[1] and slot not in current:
-                    known[1] = 0
-                    records.append(self._retraction(state, slot, known, now))
-        return records
-
-    @staticmethod
-    def _retraction(state: TicketState, slot: str, known: list, now: int) -> Record:
-        withdrawn = _output_id(slot, known[4], known[0])
-        return {
-            "kind": "retraction", "id": f"{withdrawn}:retracted", "retracts": withdrawn,
-            "retracts_kind": known[4], "ticket_id": state.ticket_id, "metric": known[3],
-            "service": state.service, "customer": state.customer, "at": format_ts(now),
-        }
-
-    @staticmethod
-    def _rejected(state: TicketState, event: Event, code: str, message: str) -> Record:
-        return {
-            "kind": "rejected", "reason": code, "message": message, "ref": event.ref,
-            "ticket_id": state.ticket_id, "event_id": event.event_id, "type": event.type,
-            "ts": format_ts(event.ts),
-        }
-
-    @staticmethod
-    def _rejected_entry(state: TicketState, entry: Entry, code: str, message: str) -> Record:
-        return {
-            "kind": "rejected", "reason": code, "message": message, "ref": entry[7],
-            "ticket_id": state.ticket_id, "event_id": entry[3], "type": entry[2],
-            "ts": format_ts(entry[0]),
-        }
-
 
 # What an event type does to a metric's clock: the first of the metric's sets that holds the
 # type, in this order (the sets are disjoint in a checked policy).
@@ -504,9 +406,3 @@ def _action(metric: MetricDef, kind: str) -> str:
             return action
     return _START
 
-
-def _output_id(slot: str, kind: str, revision: int) -> str:
-    """Deterministic: ticket, metric, cycle, kind, threshold, and a revision where there is one."""
-    if kind == "outcome" or revision:
-        return f"{slot}:{revision}"
-    return slot
