@@ -128,8 +128,13 @@ class TokenSource:
             logger.info("portal: tokens for %d customers from %s", len(tokens.customers), path)
 
 
-def load_tokens(path: Path) -> PortalTokens:
-    """Read and check a tokens file; raise PortalTokensError with every problem."""
+def load_tokens(path: Path, *, read_files: bool = True) -> PortalTokens:
+    """Read and check a tokens file; raise PortalTokensError with every problem.
+
+    `read_files=False` checks the file alone (`slamon check-config`): a `{file: PATH}`
+    entry is taken as written and the token file it names, a secret mounted where the
+    worker runs, is not read; only the inline tokens are returned.
+    """
     from agents.yamlfile import read_yaml_file
 
     try:
@@ -148,7 +153,7 @@ def load_tokens(path: Path) -> PortalTokens:
         if not entries:
             problems.append(f"{where}: no token")
         for entry in entries:
-            secret = _secret(entry, path.parent, where, problems)
+            secret = _secret(entry, path.parent, where, problems, read_files)
             if secret is not None:
                 pairs.append((str(customer), secret))
     _check_unique(pairs, path, problems)
@@ -157,8 +162,11 @@ def load_tokens(path: Path) -> PortalTokens:
     return PortalTokens(pairs)
 
 
-def _secret(entry: Any, base: Path, where: str, problems: list[str]) -> Secret | None:
+def _secret(entry: Any, base: Path, where: str, problems: list[str],
+            read_files: bool) -> Secret | None:
     if isinstance(entry, Mapping) and set(entry) == {"file"} and isinstance(entry["file"], str):
+        if not read_files:
+            return None
         source = base / entry["file"]
         try:
             text = source.read_text(encoding="utf-8").strip()
