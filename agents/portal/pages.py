@@ -1,17 +1,26 @@
 """The portal's HTML: a customer's report (`agents.portal.view`) rendered on the server.
 
 One self-contained page, no script, a small inline style (allowed by its hash in the
-Content-Security-Policy that `page_headers()` gives). Every value from a record is
-escaped. Cells carry `data-field` and rows `data-id`, for tests and scrapers.
+Content-Security-Policy that `page_headers()` gives). The pages are Jinja2 templates in
+`templates/` with autoescape on, so every value from a record is escaped without a
+hand-written `escape()` at each use; the filters below format numbers, durations and
+times. The templates are indented for reading: a newline and the indentation after it are
+dropped as a template loads (`_Compact`), so a page is one line of HTML as before, and text
+that needs a space at a line break is kept on one line in the template.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Mapping
-from html import escape
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2.ext import Extension
+from markupsafe import Markup
 
 __all__ = ["render_report", "render_message", "page_headers"]
 
@@ -63,144 +72,42 @@ def page_headers() -> dict[str, str]:
     }
 
 
-def _page(title: str, body: str, refresh: bool = False) -> str:
-    meta = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if refresh else ""
-    return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f'<meta name="referrer" content="no-referrer">{meta}<title>{escape(title)}</title>'
-            f"<style>{STYLE}</style></head><body>{body}</body></html>")
-
-
 def render_message(status: int, title: str, text: str) -> str:
     """A small page for 401, 403 and 404."""
-    return _page(f"{status} {title}", f"<header><h1>{escape(title)}</h1></header><main>"
-                 f'<section><p data-status="{status}">{escape(text)}</p></section></main>')
+    return _environment().get_template("message.html").render(
+        status=status, title=title, text=text, refresh_seconds=None)
 
 
 def render_report(report: Mapping[str, Any], generated_at: str) -> str:
-    customer = str(report["customer"])
-    services = report["services"]
-    parts = [f"<header><h1>Service levels for {escape(customer)}</h1>"
-             f"<p>Generated {escape(_when(generated_at))} · figures of closed windows · "
-             f"refreshes every {REFRESH_SECONDS} s</p></header><main>"]
-    if not report["loaded"]:
-        parts.append('<div class="banner">Still reading the history: figures may be '
-                     "incomplete for a moment.</div>")
-    if not services:
-        parts.append('<section><p class="note">No compliance window has closed and no '
-                     "breach has been recorded for you yet.</p></section>")
-    parts.append('<div class="cards">' + "".join(_card(s) for s in services) + "</div>")
-    reported = [s for s in services if s["windows"]]
-    if reported:
-        parts.append(_credits_section(reported))
-        parts += [_service_section(s) for s in reported]
-    elif services:
-        parts.append('<section id="credits"><p class="note">No compliance window has closed '
-                     "yet: an hour's figures appear once the hour is over (and the events that "
-                     "may still arrive late for it are in).</p></section>")
-    parts.append(_breaches_section(report["breaches"], int(report["breach_count"])))
-    parts.append('<p class="note">A window appears once it has closed. The credit of a period '
-                 "is the largest credit your tiers give any of its priorities and metrics, as a "
-                 "fraction of the period's fee.</p></main>")
-    return _page(f"{customer} · service levels", "".join(parts), refresh=True)
+    """A customer's page: `report` as `PortalView.report` builds it, stamped `generated_at`."""
+    return _environment().get_template("report.html").render(
+        report=report, generated_at=generated_at, refresh_seconds=REFRESH_SECONDS)
 
 
-def _card(service: Mapping[str, Any]) -> str:
-    owed = service["latest"]
-    name = escape(str(service["service"]))
-    if owed is None:
-        return f'<div class="card"><h3>{name}</h3><div class="sub">no window closed yet</div></div>'
-    ratio = float(owed["compliance_ratio"])
-    credit = float(owed["credit"])
-    klass = _ratio_class(ratio, service["credit_tiers"])
-    owed_text = (f'<span class="owed">credit {_percent(credit)}</span>' if credit
-                 else "no credit")
-    return (f'<div class="card" data-service="{name}"><h3>{name}</h3>'
-            f'<div class="big {klass}" data-field="compliance_ratio">{_percent(ratio)}</div>'
-            f'<div class="sub">{owed["met"]} of {owed["total"]} met · {escape(owed["window"])} '
-            f"{escape(_period(owed['window'], owed['window_start']))}</div>"
-            f'<div class="sub" data-field="credit">{owed_text}</div></div>')
+class _Compact(Extension):
+    """Drops each newline of a template's source with the indentation after it."""
+
+    _BREAK = re.compile(r"\n[ \t]*")
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return self._BREAK.sub("", source)
 
 
-def _credits_section(services: Iterable[Mapping[str, Any]]) -> str:
-    rows = [(str(s["service"]), p) for s in services for p in s["credits_owed"]]
-    if not rows:
-        return ('<section id="credits"><h2>Credits owed</h2><p class="note">None in the '
-                "periods shown.</p></section>")
-    head = ("<tr><th class=l>Service</th><th>Period</th><th>Met</th><th>Total</th>"
-            "<th>Compliance</th><th>Credit owed</th></tr>")
-    body = "".join(
-        f'<tr data-id="credit:{escape(service)}:{escape(str(p["window"]))}:'
-        f'{escape(str(p["window_start"]))}"><td class=l data-field="service">{escape(service)}'
-        f"</td><td>{escape(_period(p['window'], p['window_start']))}</td>"
-        f'<td data-field="met">{int(p["met"])}</td><td data-field="total">{int(p["total"])}</td>'
-        f'<td data-field="compliance_ratio">{_percent(p["compliance_ratio"])}</td>'
-        f'<td data-field="credit" class=owed>{_percent(p["credit"])}</td></tr>'
-        for service, p in rows)
-    return (f'<section id="credits"><h2>Credits owed</h2><table>{head}{body}</table>'
-            '<p class="note">Per period of the longest window reported so far (months once one '
-            "has closed).</p></section>")
+@cache
+def _environment() -> Environment:
+    """The templates of this package, autoescaped, with the page's filters; built once."""
+    environment = Environment(loader=PackageLoader("agents.portal", "templates"),
+                              autoescape=True, undefined=StrictUndefined,
+                              extensions=[_Compact])
+    environment.filters.update(percent=_percent, duration=_duration, when=_when, period=_period)
+    environment.globals.update(style=Markup(STYLE), ratio_class=_ratio_class,
+                               kind_titles=_KIND_TITLES)
+    return environment
 
 
-def _service_section(service: Mapping[str, Any]) -> str:
-    name = str(service["service"])
-    tiers = service["credit_tiers"]
-    tier_text = ("; ".join(f"below {_percent(t['below'])}: {_percent(t['credit'])} credit"
-                           for t in tiers) if tiers else "no service credits agreed")
-    parts = [f'<section data-service="{escape(name)}"><h2>{escape(name)}</h2>'
-             f'<p class="tiers">Credit tiers: {escape(tier_text)}</p>']
-    for kind, rows in service["windows"].items():
-        parts.append(f"<h3>{_KIND_TITLES.get(kind, escape(kind))}</h3>"
-                     + _windows_table(rows, tiers))
-    return "".join(parts) + "</section>"
-
-
-def _windows_table(rows: Iterable[Mapping[str, Any]], tiers: list) -> str:
-    head = ("<tr><th>Period</th><th class=l>Priority</th><th class=l>Metric</th><th>Met</th>"
-            "<th>Breached</th><th>Total</th><th>Compliance</th><th>p50</th><th>p90</th>"
-            "<th>p99</th><th>Credit</th></tr>")
-    body = []
-    for r in rows:
-        ratio = float(r["compliance_ratio"])
-        credit = float(r["credit"] or 0)
-        body.append(
-            f'<tr data-id="{escape(str(r["id"]))}">'
-            f"<td>{escape(_period(r['window'], r['window_start']))}</td>"
-            f'<td class=l data-field="priority">{escape(str(r["priority"]))}</td>'
-            f'<td class=l data-field="metric">{escape(str(r["metric"]))}</td>'
-            f'<td data-field="met">{int(r["met"])}</td>'
-            f'<td data-field="breached">{int(r["breached"])}</td>'
-            f'<td data-field="total">{int(r["total"])}</td>'
-            f'<td data-field="compliance_ratio" class="{_ratio_class(ratio, tiers)}">'
-            f"{_percent(ratio)}</td>"
-            + "".join(f"<td>{_duration(r[f])}</td>"
-                      for f in ("p50_seconds", "p90_seconds", "p99_seconds"))
-            + f'<td data-field="credit"{" class=owed" if credit else ""}>'
-            f"{_percent(credit) if credit else '—'}</td></tr>")
-    return f"<table>{head}{''.join(body)}</table>"
-
-
-def _breaches_section(rows: list[Mapping[str, Any]], count: int) -> str:
-    shown = f" (latest {len(rows)} of {count})" if count > len(rows) else ""
-    if not rows:
-        return '<section id="breaches"><h2>Breaches</h2><p class="note">None.</p></section>'
-    head = ("<tr><th class=l>Ticket</th><th class=l>Service</th><th class=l>Priority</th>"
-            "<th class=l>Metric</th><th>Target</th><th>Started</th><th>Deadline</th>"
-            "<th>Detected</th></tr>")
-    body = "".join(
-        f'<tr data-id="{escape(str(r["id"]))}">'
-        f'<td class=l data-field="ticket_id">{escape(str(r["ticket_id"]))}</td>'
-        f'<td class=l data-field="service">{escape(str(r["service"]))}</td>'
-        f'<td class=l>{escape(str(r["priority"]))}</td>'
-        f'<td class=l data-field="metric">{escape(str(r["metric"]))}</td>'
-        f"<td>{_duration(r['target_seconds'])}</td><td>{escape(_when(r['started_at']))}</td>"
-        f'<td class="bad">{escape(_when(r["deadline"]))}</td>'
-        f"<td>{escape(_when(r['detected_at']))}</td></tr>" for r in rows)
-    return (f'<section id="breaches"><h2>Breaches{escape(shown)}</h2>'
-            f"<table>{head}{body}</table></section>")
-
-
-def _ratio_class(ratio: float, tiers: list) -> str:
+def _ratio_class(value: Any, tiers: Sequence[Mapping[str, float]]) -> str:
+    """The colour of a compliance ratio: "bad" below every tier, "warn" below one, else "ok"."""
+    ratio = float(value)
     if not tiers:
         return "ok" if ratio >= 1.0 else "warn"
     if ratio < min(t["below"] for t in tiers):
