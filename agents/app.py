@@ -55,6 +55,16 @@ def create_app(settings: Settings) -> faust.App:
         # Let outputs and changelog writes share produce requests: syscalls dominate the cost
         # of small sends, and 10 ms is far inside the detection delay we promise (< 1 s).
         producer_linger_ms=10,
+        # A dead worker's partitions move after session_timeout; a worker restarted under
+        # the same worker_id (static membership) takes them back at once, without waiting
+        # for its old session to expire. Faust refuses a session above the request timeout.
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        broker_request_timeout=max(90.0, settings.session_timeout),
+        consumer_group_instance_id=settings.worker_id,
+        # One source of settings: Faust would otherwise let its own variables (WEB_PORT,
+        # BROKER_URL, APP_STORE, ...) override the values above, silently.
+        env={},
     )
     app.slamon = add_monitor(app, settings)  # type: ignore[attr-defined]
     return app

@@ -30,6 +30,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
+from sla.errors import REASONS
 from sla.events import parse_ts
 
 __all__ = [
@@ -55,9 +56,8 @@ DEFAULT_DURATION_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
                             86400.0, 259200.0)
 CLOCK_LABELS = ("service", "customer", "priority", "metric")
 STATUSES = ("met", "breached", "cancelled")
-# The reject codes the codec and engine give; created at 0 so the first reject is a rate.
-REJECT_REASONS = ("not_json", "missing_field", "bad_type", "unknown_type", "too_large",
-                  "never_opened", "ticket_closed", "bad_timestamp")
+# Every reject code slamon gives (sla.errors.REASONS): created at 0 so the first is a rate.
+REJECT_REASONS = REASONS
 _EXEMPLAR_VALUE_MAX = 128 - len("ticket_id")  # OpenMetrics caps an exemplar's label set
 _SEEN_IDS = 16384
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
@@ -253,7 +253,7 @@ class MonitorMetrics:
         self.last_event.set(time.time() if at is None else at)
 
     def observe_reject(self, reason: str) -> None:
-        """Count rejected input by its bounded reason code (not_json, missing_field, ...)."""
+        """Count rejected input by its reason code (one of `sla.errors.REASONS`)."""
         self._child(self.rejected, (reason,)).inc()
 
     def set_open_clocks(self, metric: str, state: str, n: int) -> None:

@@ -24,7 +24,7 @@ import orjson
 from agents.deadlines import DeadlineIndex
 from sla.clock import STATE_NAMES
 from sla.engine import Engine
-from sla.errors import InvalidEvent
+from sla.errors import InvalidEvent, RejectReason
 from sla.events import Event, parse_event
 from sla.ticket import TicketState
 from streams.codec import decode_event
@@ -71,8 +71,7 @@ class ClockProcessor:
         try:
             event = parse_event(decode_event(raw), self.engine.known_types, ref=offset)
         except InvalidEvent as error:
-            code = getattr(error, "code", "invalid")
-            return [self._dead_letter(key, raw, code, str(error), partition, offset)]
+            return [self._dead_letter(key, raw, error.code, error.message, partition, offset)]
         ticket_key = event.ticket_id.encode()
         if key != ticket_key:
             # A producer keyed it wrong: send it back keyed by ticket, so it lands on the
@@ -183,7 +182,7 @@ class ClockProcessor:
                 outputs.append(compliance_input(topics, record, self.watermarks.get(partition)))
         return outputs
 
-    def _dead_letter(self, key: bytes | None, value: bytes, code: str, message: str,
+    def _dead_letter(self, key: bytes | None, value: bytes, code: RejectReason, message: str,
                      partition: int, offset: int | None) -> Output:
         if self.observer is not None:
             self.observer.observe_reject(code)

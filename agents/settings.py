@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -48,7 +49,7 @@ class SettingsError(ProblemsError):
 class Settings:
     """Everything a worker needs to know about its environment; built by `load_settings`."""
 
-    app_id: str = "slamon"
+    app_id: str = ""  # "": derived from topic_prefix (`default_app_id`)
     broker: str = "kafka://127.0.0.1:9092"  # one or more kafka://host:port, joined by ';'
     policies: Path = Path("config/policies.yaml")
     partitions: int = 4  # of sla.events and every topic co-partitioned with it
@@ -57,11 +58,23 @@ class Settings:
     data_dir: Path = Path(".data")  # RocksDB tables and Faust's worker state
     tick_interval: float = 1.0  # seconds between deadline ticks
     lateness: float = 60.0  # seconds of event time an event may arrive late
+    max_future: float = 300.0  # seconds an event's ts may lie ahead of the worker's clock
+    session_timeout: float = 10.0  # seconds without a heartbeat before the group drops a worker
+    heartbeat_interval: float = 3.0  # seconds between a worker's heartbeats
+    worker_id: str = ""  # static group member id; "": <hostname>-<web_port>
+    broker_unreachable_after: float = 15.0  # seconds without the broker before /readyz is 503
     web_host: str = "0.0.0.0"  # the web server serves /metrics to Prometheus
     web_port: int = 6066
     topic_prefix: str = "sla."
     log_level: LogLevel = "info"
     portal_tokens: Path | None = None  # customer -> token file of the portal; None: no access
+
+    def __post_init__(self) -> None:
+        # Derived defaults: an explicit value (file or environment) always wins.
+        if not self.app_id:
+            object.__setattr__(self, "app_id", default_app_id(self.topic_prefix))
+        if not self.worker_id:
+            object.__setattr__(self, "worker_id", default_worker_id(self.web_port))
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -72,6 +85,28 @@ class Settings:
     def topics(self) -> TopicCatalogue:
         """The topic catalogue of these settings, the only namer of topics (built once)."""
         return catalogue(self.topic_prefix, self.partitions)
+
+
+def default_app_id(topic_prefix: str) -> str:
+    """The app id (consumer group, changelog prefix) of a deployment with this topic prefix.
+
+    `slamon` for the default `sla.`, else `slamon-<prefix>` without its trailing dots:
+    two deployments on one cluster with different prefixes get different consumer groups
+    and changelogs unless app_id is set to the same value on purpose.
+    """
+    if topic_prefix == "sla.":
+        return "slamon"
+    return f"slamon-{topic_prefix.strip('.') or 'unprefixed'}"
+
+
+def default_worker_id(web_port: int) -> str:
+    """This worker's stable identity in its consumer group: `<hostname>-<web_port>`.
+
+    Stable across restarts on one host (a restarted worker takes its partitions back at
+    once, static membership), and distinct for two workers on one host (each needs its
+    own web port). Characters Kafka does not allow become `-`.
+    """
+    return re.sub(r"[^A-Za-z0-9._-]", "-", f"{socket.gethostname() or 'worker'}-{web_port}")
 
 
 # key -> environment variable; keys are Settings fields and the YAML file's keys.
@@ -85,6 +120,11 @@ ENV_VARS: dict[str, str] = {
     "data_dir": "SLAMON_DATA_DIR",
     "tick_interval": "SLAMON_TICK_INTERVAL",
     "lateness": "SLAMON_LATENESS",
+    "max_future": "SLAMON_MAX_FUTURE",
+    "session_timeout": "SLAMON_SESSION_TIMEOUT",
+    "heartbeat_interval": "SLAMON_HEARTBEAT_INTERVAL",
+    "worker_id": "SLAMON_WORKER_ID",
+    "broker_unreachable_after": "SLAMON_BROKER_UNREACHABLE_AFTER",
     "web_host": "SLAMON_WEB_HOST",
     "web_port": "SLAMON_WEB_PORT",
     "topic_prefix": "SLAMON_TOPIC_PREFIX",
@@ -199,6 +239,11 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "data_dir": _path,
     "tick_interval": _seconds(0.0, inclusive=False),
     "lateness": _seconds(0.0, inclusive=True),
+    "max_future": _seconds(0.0, inclusive=True),
+    "session_timeout": _seconds(0.0, inclusive=False),
+    "heartbeat_interval": _seconds(0.0, inclusive=False),
+    "worker_id": _kafka_name,
+    "broker_unreachable_after": _seconds(0.0, inclusive=False),
     "web_host": _text,
     "web_port": _integer(1, 65535),
     "topic_prefix": _topic_prefix,
@@ -258,9 +303,27 @@ def load_settings(config: Path | None = None, environ: Mapping[str, str] | None 
             values[key] = _PARSERS[key](value)
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
+    problems += _group_problems(values, raw)
     if problems:
         raise SettingsError(problems)
-    return replace(Settings(), **values)
+    # Built whole, not replace()d: derived defaults (app_id, worker_id) follow the values.
+    return Settings(**values)
+
+
+def _group_problems(values: Mapping[str, Any], raw: Mapping[str, tuple[Any, str]]) -> list[str]:
+    """Kafka refuses a heartbeat interval not below the session timeout."""
+    default = Settings.__dataclass_fields__
+    session = values.get("session_timeout", default["session_timeout"].default)
+    heartbeat = values.get("heartbeat_interval", default["heartbeat_interval"].default)
+    if "session_timeout" in raw and "session_timeout" not in values:
+        return []  # reported already as unparsable
+    if "heartbeat_interval" in raw and "heartbeat_interval" not in values:
+        return []
+    if heartbeat >= session:
+        where = raw.get("heartbeat_interval", raw.get("session_timeout", (None, "")))[1]
+        return [f"{where}: heartbeat_interval ({heartbeat:g} s) must be below session_timeout "
+                f"({session:g} s); a third of it or less is usual"]
+    return []
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:

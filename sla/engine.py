@@ -19,6 +19,7 @@ themselves (their fields, ids and retractions) are built in `sla.records`.
 from __future__ import annotations
 
 from sla.clock import CANCELLED, PAUSED, RUNNING, STOPPED, Clock, Fact
+from sla.errors import RejectReason
 from sla.events import Event
 from sla.model import UNIVERSAL_EVENT_TYPES, MetricDef, PolicyView, Terms
 from sla.records import Record, SlotFacts, diff, fact_record, rejected, rejected_entry
@@ -190,7 +191,7 @@ class Engine:
         return state.opened_at is None and not state.history
 
     # -- admission -----------------------------------------------------------
-    def _refusal(self, state: TicketState, event: Event) -> tuple[str, str] | None:
+    def _refusal(self, state: TicketState, event: Event) -> tuple[RejectReason, str] | None:
         if event.type == "opened":
             return "already_opened", "the ticket is already opened"
         assert state.opened_at is not None

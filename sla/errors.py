@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal, get_args
 
-__all__ = ["SlamonError", "ProblemsError", "PolicyError", "InvalidEvent"]
+__all__ = ["SlamonError", "ProblemsError", "PolicyError", "InvalidEvent", "RejectReason",
+           "REASONS"]
+
+# Why an input event was rejected: the one vocabulary of reject codes. Each is a DLQ header
+# (`slamon-reason`), the `reason` of a `rejected` record and a label value of the rejects
+# metric, so the set stays small and bounded. Where each comes from:
+RejectReason = Literal[
+    # the codec (streams.codec): the message is not an event at all
+    "not_json", "too_large",
+    # the event schema (sla.events.parse_event)
+    "missing_field", "bad_type", "bad_timestamp", "unknown_type",
+    # the engine (sla.engine): a valid event its ticket cannot take
+    "never_opened", "already_opened", "before_opened", "ticket_closed", "no_target",
+    # the worker (agents.processor): applying the event failed; the traceback is logged
+    "internal_error",
+]
+REASONS: tuple[RejectReason, ...] = get_args(RejectReason)
 
 
 class SlamonError(Exception):
@@ -32,4 +49,9 @@ class PolicyError(ProblemsError):
 
 
 class InvalidEvent(SlamonError):
-    """A service event that cannot be applied; the message says why, for a person to read."""
+    """A service event that cannot be applied: `code` for machines, the message for a person."""
+
+    def __init__(self, code: RejectReason, message: str) -> None:
+        super().__init__(message)
+        self.code: RejectReason = code
+        self.message = message

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 from sla.errors import InvalidEvent
 
-__all__ = ["Event", "parse_event", "parse_ts", "format_ts", "reject", "MIN_TS_MS"]
+__all__ = ["Event", "parse_event", "parse_ts", "format_ts", "MIN_TS_MS"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
@@ -35,12 +35,6 @@ class Event(NamedTuple):
     ref: int | None = None
 
 
-def reject(code: str, message: str) -> InvalidEvent:
-    error = InvalidEvent(message)
-    error.code = code  # type: ignore[attr-defined]
-    return error
-
-
 def parse_ts(value: Any, field: str = "ts") -> int:
     """RFC 3339 with an offset, or epoch milliseconds -> epoch milliseconds."""
     if isinstance(value, str):
@@ -48,10 +42,11 @@ def parse_ts(value: Any, field: str = "ts") -> int:
     elif isinstance(value, int) and not isinstance(value, bool):
         ms = value
     else:
-        raise reject("bad_type", f"{field}: expected an RFC 3339 string or epoch milliseconds")
+        raise InvalidEvent("bad_type",
+                           f"{field}: expected an RFC 3339 string or epoch milliseconds")
     if not MIN_TS_MS <= ms < MAX_TS_MS:
         hint = " (epoch seconds? ts takes milliseconds)" if 0 < ms < MIN_TS_MS else ""
-        raise reject("bad_timestamp", f"{field}: {value!r} is out of range{hint}")
+        raise InvalidEvent("bad_timestamp", f"{field}: {value!r} is out of range{hint}")
     return ms
 
 
@@ -59,9 +54,10 @@ def _text_ms(value: str, field: str) -> int:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise reject("bad_timestamp", f"{field}: {value!r} is not an RFC 3339 time") from None
+        raise InvalidEvent("bad_timestamp",
+                           f"{field}: {value!r} is not an RFC 3339 time") from None
     if moment.tzinfo is None:
-        raise reject("bad_timestamp", f"{field}: {value!r} has no UTC offset")
+        raise InvalidEvent("bad_timestamp", f"{field}: {value!r} has no UTC offset")
     return (moment - EPOCH) // _MS
 
 
@@ -95,16 +91,26 @@ def _format_minute(minute: int) -> str:
     return prefix
 
 
+@overload
+def _text(obj: Mapping[str, Any], field: str, required: Literal[True]) -> str: ...
+
+
+@overload
+def _text(obj: Mapping[str, Any], field: str, required: bool) -> str | None: ...
+
+
 def _text(obj: Mapping[str, Any], field: str, required: bool) -> str | None:
+    """The non-empty string `field` of `obj`; None when absent and not `required`."""
     value = obj.get(field)
     if type(value) is str and value:  # the usual case, by the cheapest check
         return value
     if value is None:
         if required:
-            raise reject("missing_field", f"{field}: missing")
+            raise InvalidEvent("missing_field", f"{field}: missing")
         return None
     if not isinstance(value, str) or not value:
-        raise reject("bad_type", f"{field}: expected a non-empty string, got {value!r:.40}")
+        raise InvalidEvent("bad_type",
+                           f"{field}: expected a non-empty string, got {value!r:.40}")
     return value
 
 
@@ -116,26 +122,23 @@ _REQUIRED = {
 
 
 def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None) -> Event:
-    """Validate one decoded event; raise InvalidEvent (with `.code`) naming what is wrong."""
+    """Validate one decoded event; raise InvalidEvent (with its `code`) naming what is wrong."""
     if not isinstance(obj, dict):
-        raise reject("bad_type", f"expected a JSON object, got {type(obj).__name__}")
+        raise InvalidEvent("bad_type", f"expected a JSON object, got {type(obj).__name__}")
     event_id = _text(obj, "event_id", True)
     ticket_id = _text(obj, "ticket_id", True)
     kind = _text(obj, "type", True)
     if "ts" not in obj:
-        raise reject("missing_field", "ts: missing")
+        raise InvalidEvent("missing_field", "ts: missing")
     ts = parse_ts(obj["ts"])
     if kind not in known_types:
-        raise reject("unknown_type", f"type: unknown event type {kind!r}")
-    needs = _REQUIRED.get(kind or "", ())  # kind is a non-empty str by now
+        raise InvalidEvent("unknown_type", f"type: unknown event type {kind!r}")
+    needs = _REQUIRED.get(kind, ())
     attributes = obj.get("attributes")
     if attributes is not None and not isinstance(attributes, dict):
-        raise reject("bad_type", "attributes: expected an object")
+        raise InvalidEvent("bad_type", "attributes: expected an object")
     return Event(
-        event_id,  # type: ignore[arg-type]
-        ticket_id,  # type: ignore[arg-type]
-        kind,  # type: ignore[arg-type]
-        ts,
+        event_id, ticket_id, kind, ts,
         _text(obj, "service", "service" in needs),
         _text(obj, "customer", "customer" in needs),
         _text(obj, "priority", "priority" in needs),

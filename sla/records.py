@@ -12,6 +12,7 @@ an event the engine refuses. Kept apart from the rules so that the record shapes
 from __future__ import annotations
 
 from sla.clock import CANCELLED, Clock, Fact
+from sla.errors import RejectReason
 from sla.events import Event, format_ts
 from sla.model import WorkingTime
 from sla.ticket import Entry, TicketState
@@ -108,7 +109,7 @@ def _retraction(state: TicketState, slot: str, known: list, now: int) -> Record:
     }
 
 
-def rejected(state: TicketState, event: Event, code: str, message: str) -> Record:
+def rejected(state: TicketState, event: Event, code: RejectReason, message: str) -> Record:
     """The record of an event the engine refuses, with its reason code and a message."""
     return {
         "kind": "rejected", "reason": code, "message": message, "ref": event.ref,
@@ -117,7 +118,8 @@ def rejected(state: TicketState, event: Event, code: str, message: str) -> Recor
     }
 
 
-def rejected_entry(state: TicketState, entry: Entry, code: str, message: str) -> Record:
+def rejected_entry(state: TicketState, entry: Entry, code: RejectReason,
+                   message: str) -> Record:
     """The record of an event refused after it was held or applied (from its history entry)."""
     return {
         "kind": "rejected", "reason": code, "message": message, "ref": entry[7],

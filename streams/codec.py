@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from sla.events import reject
+from sla.errors import InvalidEvent
 
 __all__ = ["MAX_EVENT_BYTES", "decode_event"]
 
@@ -19,8 +19,8 @@ MAX_EVENT_BYTES = 64 * 1024  # a service event is small; anything larger is a mi
 def decode_event(raw: bytes) -> Any:
     """Decode one event message; raise InvalidEvent (code not_json / too_large) when it can't be."""
     if len(raw) > MAX_EVENT_BYTES:
-        raise reject("too_large", f"message of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
+        raise InvalidEvent("too_large", f"message of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise reject("not_json", f"not JSON: {error}") from None
+        raise InvalidEvent("not_json", f"not JSON: {error}") from None

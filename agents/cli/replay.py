@@ -95,7 +95,7 @@ def _replay_stream(replay, source: BinaryIO, sink: BinaryIO, as_of: int | None) 
         try:
             obj = decode_event(raw)
         except InvalidEvent as error:
-            obj = DecodeError(getattr(error, "code", "not_json"), str(error))
+            obj = DecodeError(error.code, error.message)
         for record in replay.feed(obj, line):
             counts[record["kind"]] += 1
             write(dumps(record, option=newline))

@@ -55,7 +55,7 @@ def test_parse_ts_reads_what_format_ts_writes(ms: int) -> None:
 def test_parse_ts_refuses(value: object, code: str) -> None:
     with pytest.raises(InvalidEvent) as caught:
         parse_ts(value)
-    assert caught.value.code == code  # type: ignore[attr-defined]
+    assert caught.value.code == code
 
 
 def test_parse_ts_takes_a_str_subclass_and_an_offset() -> None:

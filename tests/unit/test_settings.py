@@ -104,8 +104,10 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     problems = caught.value.problems
     assert problems[0] == f"{path}:3: stroe: unknown setting (known: app_id, broker, " + (
         "policies, partitions, replication_factor, store, data_dir, tick_interval, lateness, "
-        "web_host, web_port, topic_prefix, log_level, portal_tokens)"
-    )
+        "max_future, session_timeout, heartbeat_interval, worker_id, broker_unreachable_after, "
+        "web_host, web_port, topic_prefix, log_level, portal_tokens"
+    ) + "".join(f", {key}" for key in list(ENV_VARS)[list(ENV_VARS).index("portal_tokens") + 1:]
+                ) + ")"
     assert f"{path}:2: partitions: 'many' is not an integer" in problems
     assert "SLAMON_WEB_PORT: 'x' is not an integer" in problems
     assert len(problems) == 3
@@ -146,3 +148,76 @@ def test_portal_tokens_is_an_optional_path(tmp_path: Path) -> None:
     environ = {"SLAMON_PORTAL_TOKENS": "/run/secrets/portal.yaml"}
     assert load_settings(_write(tmp_path, ""), environ=environ).portal_tokens == Path(
         "/run/secrets/portal.yaml")
+
+
+# --- derived defaults and group liveness (issue 9: defects 2 and 11) ---
+
+
+@pytest.mark.parametrize(
+    ("prefix", "app_id"),
+    [("sla.", "slamon"), ("eu.", "slamon-eu"), ("test.ab12.", "slamon-test.ab12"),
+     ("", "slamon-unprefixed"), ("blue-", "slamon-blue-")],
+)
+def test_the_default_app_id_follows_the_topic_prefix(prefix: str, app_id: str) -> None:
+    settings = load_settings(Path("/dev/null"), environ={"SLAMON_TOPIC_PREFIX": prefix})
+    assert settings.app_id == app_id
+
+
+def test_two_prefixes_never_share_a_default_group() -> None:
+    ids = {load_settings(Path("/dev/null"), environ={"SLAMON_TOPIC_PREFIX": p}).app_id
+           for p in ("sla.", "sla.eu.", "eu.", "")}
+    assert len(ids) == 4
+
+
+def test_an_explicit_app_id_wins_over_the_derived_one(tmp_path: Path) -> None:
+    path = _write(tmp_path, "app_id: shared\n")
+    settings = load_settings(path, environ={"SLAMON_TOPIC_PREFIX": "eu."})
+    assert settings.app_id == "shared"
+    assert load_settings(Path("/dev/null"), environ={"SLAMON_APP_ID": "x",
+                                                     "SLAMON_TOPIC_PREFIX": "eu."}).app_id == "x"
+
+
+def test_the_shipped_config_leaves_app_id_to_the_prefix() -> None:
+    settings = load_settings(REPO_ROOT / "config" / "slamon.yaml",
+                             environ={"SLAMON_TOPIC_PREFIX": "eu."})
+    assert settings.app_id == "slamon-eu"
+
+
+def test_the_worker_id_is_stable_and_distinct_per_web_port(monkeypatch: pytest.MonkeyPatch,
+                                                           ) -> None:
+    monkeypatch.setattr("socket.gethostname", lambda: "node 7")
+    first = load_settings(Path("/dev/null"), environ={"SLAMON_WEB_PORT": "6066"})
+    again = load_settings(Path("/dev/null"), environ={"SLAMON_WEB_PORT": "6066"})
+    other = load_settings(Path("/dev/null"), environ={"SLAMON_WEB_PORT": "6067"})
+    assert first.worker_id == again.worker_id == "node-7-6066"
+    assert other.worker_id == "node-7-6067"
+    named = load_settings(Path("/dev/null"), environ={"SLAMON_WORKER_ID": "monitor-0"})
+    assert named.worker_id == "monitor-0"
+
+
+def test_group_liveness_defaults_resume_within_ten_seconds() -> None:
+    settings = Settings()
+    assert settings.session_timeout <= 10.0
+    assert settings.heartbeat_interval * 3 <= settings.session_timeout
+
+
+@pytest.mark.parametrize(
+    ("environ", "problem"),
+    [
+        ({"SLAMON_HEARTBEAT_INTERVAL": "10"},
+         "SLAMON_HEARTBEAT_INTERVAL: heartbeat_interval (10 s) must be below session_timeout "
+         "(10 s); a third of it or less is usual"),
+        ({"SLAMON_SESSION_TIMEOUT": "2"},
+         "SLAMON_SESSION_TIMEOUT: heartbeat_interval (3 s) must be below session_timeout (2 s)"
+         "; a third of it or less is usual"),
+        ({"SLAMON_SESSION_TIMEOUT": "0"}, "SLAMON_SESSION_TIMEOUT: 0 must be > 0"),
+        ({"SLAMON_MAX_FUTURE": "-1"}, "SLAMON_MAX_FUTURE: -1 must be >= 0"),
+        ({"SLAMON_BROKER_UNREACHABLE_AFTER": "0"},
+         "SLAMON_BROKER_UNREACHABLE_AFTER: 0 must be > 0"),
+        ({"SLAMON_WORKER_ID": "a b"}, "SLAMON_WORKER_ID: 'a b' may contain only letters"),
+    ],
+)
+def test_bad_group_settings_are_named(environ: dict[str, str], problem: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(Path("/dev/null"), environ=environ)
+    assert [p[:len(problem)] for p in caught.value.problems] == [problem]
