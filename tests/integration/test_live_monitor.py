@@ -16,9 +16,7 @@ from agents.policyfile import load_policies
 from sla.engine import Engine
 from sla.events import format_ts
 from sla.replay import Replay
-
-sys.path.insert(0, str(Path(__file__).parent))
-from monitorkit import (  # noqa: E402
+from tests.integration.monitorkit import (
     REPO_ROOT,
     Reader,
     Worker,
@@ -27,7 +25,7 @@ from monitorkit import (  # noqa: E402
     produce,
     worker_env,
 )
-from scenarios.events import scenario_events  # noqa: E402
+from tests.integration.scenarios.events import scenario_events
 
 pytestmark = pytest.mark.integration
 

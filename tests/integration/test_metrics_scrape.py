@@ -3,7 +3,6 @@ bounded labels, and the ticket id in exemplars (OpenMetrics) only."""
 
 from __future__ import annotations
 
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -14,9 +13,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as prometheus_text
 
 from sla.events import format_ts
-
-sys.path.insert(0, str(Path(__file__).parent))
-from monitorkit import Reader, Worker, keyed, produce, worker_env  # noqa: E402
+from tests.integration.monitorkit import Reader, Worker, keyed, produce, worker_env
 
 pytestmark = pytest.mark.integration
 

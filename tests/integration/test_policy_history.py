@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +10,7 @@ import pytest
 
 from agents.policyhistory import parse_history
 from sla.events import format_ts
-
-sys.path.insert(0, str(Path(__file__).parent))
-from monitorkit import Reader, Worker, keyed, produce, worker_env  # noqa: E402
+from tests.integration.monitorkit import Reader, Worker, keyed, produce, worker_env
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,10 +20,8 @@ import orjson
 import pytest
 
 from sla.events import format_ts
-
-sys.path.insert(0, str(Path(__file__).parent))
-from browser import Browser  # noqa: E402
-from monitorkit import Reader, Worker, keyed, produce, worker_env  # noqa: E402
+from tests.integration.browser import Browser
+from tests.integration.monitorkit import Reader, Worker, keyed, produce, worker_env
 
 pytestmark = pytest.mark.integration
 

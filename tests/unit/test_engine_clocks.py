@@ -7,7 +7,7 @@ Every expected instant is start + counted time, worked out in the comment beside
 
 from __future__ import annotations
 
-from enginekit import StubPolicies, at, brief, ev, kinds, ms, replay
+from tests.unit.enginekit import StubPolicies, at, brief, ev, kinds, ms, replay
 
 
 def test_responded_stops_the_response_clock_met():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import orjson
-from enginekit import OFFICE, StubPolicies, ev, ms
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +10,7 @@ from sla.engine import Engine
 from sla.events import format_ts
 from sla.replay import Replay
 from sla.ticket import TicketState
+from tests.unit.enginekit import OFFICE, StubPolicies, ev, ms
 
 FOLLOWING = ["responded", "paused", "resumed", "priority_changed", "resolved", "reopened",
              "cancelled", "closed"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import orjson
-from enginekit import StubPolicies, ev, ms
 
 from agents.deadlines import DeadlineIndex
 from agents.processor import ClockProcessor
 from sla.engine import Engine
 from streams.topics import TopicCatalogue
+from tests.unit.enginekit import StubPolicies, ev, ms
 
 
 class FixedClock:
