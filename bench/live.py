@@ -38,12 +38,11 @@ from pathlib import Path
 
 import orjson
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from agents.devkit import localkafka
+from agents.devkit.traffic import ticket_events
+from sla.events import format_ts, parse_ts
 
-from agents.devkit import localkafka  # noqa: E402
-from agents.devkit.traffic import ticket_events  # noqa: E402
-from sla.events import format_ts, parse_ts  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 PARTITIONS = 4
 BENCH_POLICIES = """\
@@ -143,7 +142,7 @@ class Worker:
         command = [sys.executable]
         if profile is not None:
             command += ["-m", "cProfile", "-o", str(profile)]
-        command += [str(REPO / "agents" / "cli.py"), "worker"]
+        command += ["-m", "agents.cli", "worker"]
         from kafka.admin import KafkaAdminClient
 
         self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)

@@ -40,12 +40,11 @@ from pathlib import Path
 
 import orjson
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from agents.devkit.traffic import ticket_events
+from agents.policyfile import load_policies
+from sla.events import parse_ts
 
-from agents.devkit.traffic import ticket_events  # noqa: E402
-from agents.policyfile import load_policies  # noqa: E402
-from sla.events import parse_ts  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 TARGET_EVENTS_PER_S = 100_000
 TARGET_RATIO = 0.1
