@@ -3,8 +3,7 @@
 A clock counts working time of its calendar while it runs. It fires its
 thresholds (warnings at fractions of the target, then the breach at the
 target) at the instant the counted time reaches them, and reports what
-happened as facts: `(kind, threshold_index, instant, extra)` tuples that the
-engine turns into output records.
+happened as `Fact`s that `sla.records` turns into output records.
 
 Counted time is kept as `counted` at the instant `anchor`; while running,
 counted_at(t) = counted + calendar.elapsed(anchor, t). `segments` keeps the
@@ -15,15 +14,26 @@ past threshold was crossed.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sla.model import WorkingTime
 
-__all__ = ["Clock", "IDLE", "RUNNING", "PAUSED", "STOPPED", "CANCELLED", "STATE_NAMES"]
+__all__ = ["Clock", "Fact", "IDLE", "RUNNING", "PAUSED", "STOPPED", "CANCELLED", "STATE_NAMES"]
 
 IDLE, RUNNING, PAUSED, STOPPED, CANCELLED = range(5)
 STATE_NAMES = ("idle", "running", "paused", "stopped", "cancelled")
-NO_RETRO = -1
+# On the wire (stored state) "no retarget pending" stays -1, as the previous release wrote it
+# (no instant is negative): state written by either release loads in the other.
+_WIRE_NO_RETRO = -1
 
-Fact = tuple[str, int, int, int]  # (kind, threshold index, instant, deadline or -1)
+
+class Fact(NamedTuple):
+    """What a clock did at `instant`: a warning, a breach or its outcome."""
+
+    kind: str  # "warning", "breach" or "outcome"
+    threshold: int  # its index: warning i, or the breach at len(warn_at); 0 for an outcome
+    instant: int
+    deadline: int | None = None  # a breach's: the instant counted time reached the target
 
 
 class Clock:
@@ -36,7 +46,7 @@ class Clock:
 
     def __init__(self, metric: str) -> None:
         self.metric = metric
-        self.cycle = -1
+        self.cycle = 0  # set by start(): 0, then one more for each new cycle
         self.status = IDLE
         self.counted = 0
         self.anchor = 0
@@ -44,21 +54,24 @@ class Clock:
         self.started_at = 0
         self.fired = 0  # bit i: warning i fired; bit n (n = number of warnings): breach fired
         self.segments: list[int] = []
-        self.retro_at = NO_RETRO  # a retarget's instant, while thresholds it crossed are unfired
+        # A retarget's instant, while thresholds it crossed are unfired; None: no retarget pending.
+        self.retro_at: int | None = None
         self.due: int | None = None  # cached instant of the next threshold; None: nothing due
 
     # -- serialisation -------------------------------------------------------
     def to_wire(self) -> list:
+        retro_at = _WIRE_NO_RETRO if self.retro_at is None else self.retro_at
         return [
             self.metric, self.cycle, self.status, self.counted, self.anchor, self.target,
-            self.started_at, self.fired, self.segments, self.retro_at, self.due,
+            self.started_at, self.fired, self.segments, retro_at, self.due,
         ]
 
     @classmethod
     def from_wire(cls, wire: list) -> Clock:
         clock = cls.__new__(cls)
         (clock.metric, clock.cycle, clock.status, clock.counted, clock.anchor, clock.target,
-         clock.started_at, clock.fired, clock.segments, clock.retro_at, clock.due) = wire
+         clock.started_at, clock.fired, clock.segments, retro_at, clock.due) = wire
+        clock.retro_at = None if retro_at == _WIRE_NO_RETRO else retro_at
         return clock
 
     # -- reading -------------------------------------------------------------
@@ -113,16 +126,16 @@ class Clock:
         while index <= n and fired >> index & 1:
             index += 1
         if index > n:
-            self.retro_at = NO_RETRO
+            self.retro_at = None
             return
         amount = self.amount(index, warn_at)
         if amount <= self.counted:  # crossed already: by a retarget, or exactly at a pause
-            if self.retro_at != NO_RETRO:
+            if self.retro_at is not None:
                 self.due = self.retro_at
             elif status == RUNNING:
                 self.due = self.anchor
             return
-        self.retro_at = NO_RETRO
+        self.retro_at = None
         if status == RUNNING:
             self.due = calendar.instant_after(self.anchor, amount - self.counted)
 
@@ -136,7 +149,7 @@ class Clock:
         self.target = target
         self.fired = 0
         self.segments = [instant]
-        self.retro_at = NO_RETRO
+        self.retro_at = None
 
     def _settle(self, calendar: WorkingTime, instant: int) -> None:
         """Bring `counted` up to `instant` and re-anchor there."""
@@ -166,19 +179,19 @@ class Clock:
         facts: list[Fact] = []
         if self.counted > self.target and not self.breach_fired(n_warnings):
             deadline = self.instant_reached(calendar, self.target)
-            facts.append(("breach", n_warnings, instant, deadline))
+            facts.append(Fact("breach", n_warnings, instant, deadline))
             self.fired = (1 << (n_warnings + 1)) - 1
         self.status = STOPPED
-        self.retro_at = NO_RETRO
-        facts.append(("outcome", 0, instant, -1))
+        self.retro_at = None
+        facts.append(Fact("outcome", 0, instant))
         return facts
 
     def cancel(self, calendar: WorkingTime, instant: int) -> list[Fact]:
         self._settle(calendar, instant)
         self._close_segment()
         self.status = CANCELLED
-        self.retro_at = NO_RETRO
-        return [("outcome", 0, instant, -1)]
+        self.retro_at = None
+        return [Fact("outcome", 0, instant)]
 
     def reopen(self, instant: int) -> None:
         """Resume a stopped clock in the same cycle: it cannot breach again; warnings still fire."""
@@ -203,9 +216,9 @@ class Clock:
             self.fired = (1 << (n + 1)) - 1
             amount = self.target
             deadline = self.instant_reached(calendar, amount) if amount <= self.counted else instant
-            fact: Fact = ("breach", n, instant, deadline)
+            fact = Fact("breach", n, instant, deadline)
         else:
             self.fired |= 1 << index
-            fact = ("warning", index, instant, -1)
+            fact = Fact("warning", index, instant)
         self.refresh_due(calendar, warn_at)
         return fact

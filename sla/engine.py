@@ -306,8 +306,8 @@ class Engine:
             if first is None:
                 return
             fact = first.fire(calendar, warn_at)
-            if fact[2] > state.last_fire:
-                state.last_fire = fact[2]
+            if fact.instant > state.last_fire:
+                state.last_fire = fact.instant
             facts.append(fact_record(state, first, fact, calendar, warn_at, now))
 
     def _apply_entry(self, state: TicketState, terms: _Plan, entry: Entry, facts: SlotFacts,
@@ -343,29 +343,33 @@ class Engine:
     def _apply_metric(self, state: TicketState, terms: _Plan, metric: MetricDef,
                       clock: Clock | None, action: str, ts: int) -> list[Fact] | None:
         """Move one metric's clock; its facts, or None when the clock is unchanged (or none)."""
-        status = clock.status if clock is not None else -1
+        if clock is None:  # no clock yet: only a start event makes one
+            if action != _START or not self._start(state, terms, metric, None, ts):
+                return None
+            return []
+        status = clock.status
         if action in (_CANCEL, _STOP):
             if status != RUNNING and status != PAUSED:
                 return None
             if action == _CANCEL:
-                return clock.cancel(terms.calendar, ts)  # type: ignore[union-attr]
-            return clock.stop(terms.calendar, ts, terms.n_warnings)  # type: ignore[union-attr]
+                return clock.cancel(terms.calendar, ts)
+            return clock.stop(terms.calendar, ts, terms.n_warnings)
         if action == _PAUSE:
             if status != RUNNING or metric.name not in terms.pausable:
                 return None
-            clock.pause(terms.calendar, ts)  # type: ignore[union-attr]
+            clock.pause(terms.calendar, ts)
         elif action == _RESUME:
             if status != PAUSED:
                 return None
-            clock.resume(ts)  # type: ignore[union-attr]
+            clock.resume(ts)
         elif action == _REOPEN:
             if status != STOPPED:
                 return None
             if metric.on_reopen == "resume":
-                clock.reopen(ts)  # type: ignore[union-attr]
+                clock.reopen(ts)
             elif not self._start(state, terms, metric, clock, ts):
                 return None
-        elif clock is None or (metric.cycles == "per_start" and status in (STOPPED, CANCELLED)):
+        elif metric.cycles == "per_start" and status in (STOPPED, CANCELLED):
             if not self._start(state, terms, metric, clock, ts):  # action == _START
                 return None
         else:
@@ -381,7 +385,10 @@ class Engine:
             return False
         if clock is None:
             clock = state.clocks[metric.name] = Clock(metric.name)
-        clock.start(ts, target, clock.cycle + 1)
+            cycle = 0
+        else:
+            cycle = clock.cycle + 1
+        clock.start(ts, target, cycle)
         return True
 
     @staticmethod

@@ -28,7 +28,7 @@ SlotFacts = list[tuple[str, Record]]
 def fact_record(state: TicketState, clock: Clock, fact: Fact, calendar: WorkingTime,
                 warn_at: tuple[float, ...], now: int) -> tuple[str, Record]:
     """The slot and record (id not yet set) of one fact of `clock`, detected at `now`."""
-    kind, index, instant, deadline = fact
+    kind, instant, deadline = fact.kind, fact.instant, fact.deadline
     slot = f"{state.ticket_id}:{clock.metric}:{clock.cycle}:{kind}"
     record: Record = {
         "id": None, "kind": kind, "ticket_id": state.ticket_id, "metric": clock.metric,
@@ -37,12 +37,13 @@ def fact_record(state: TicketState, clock: Clock, fact: Fact, calendar: WorkingT
         "target_seconds": clock.target / 1000, "started_at": format_ts(clock.started_at),
     }
     if kind == "breach":
+        assert deadline is not None  # a breach always has one
         record["elapsed_seconds"] = clock.counted_at(calendar, instant) / 1000
         record["deadline"] = format_ts(deadline)
         record["breached_at"] = format_ts(instant)
         record["detected_at"] = format_ts(max(now, instant))
     elif kind == "warning":
-        threshold = warn_at[index]
+        threshold = warn_at[fact.threshold]
         slot = f"{slot}:{threshold}"
         due = clock.deadline(calendar)
         record["threshold"] = threshold
