@@ -30,10 +30,10 @@ def run(args: argparse.Namespace) -> int:
     import faust
 
     from agents.app import create_app
-    from agents.topiccheck import partition_problems
+    from agents.topiccheck import startup_problems
     from sla.errors import PolicyError
 
-    problems = partition_problems(settings)
+    problems = startup_problems(settings)
     if problems:
         print("slamon worker: " + "\n  ".join(["refusing to start:", *problems]), file=sys.stderr)
         return 2
