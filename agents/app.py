@@ -116,7 +116,7 @@ class Monitor:
     def _objective(self, customer: str, service: str) -> float | None:
         """The agreed level: the highest ratio below which a credit is owed."""
         policies = self.engine.policies
-        tiers = policies.credits(customer, service) if isinstance(policies, Policies) else ()
+        tiers = policies.credits(customer, service)
         return max((tier.below for tier in tiers), default=None)
 
     @property

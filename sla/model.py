@@ -111,9 +111,16 @@ class Terms:
 
 
 class PolicyView(Protocol):
-    """What the engine needs of a loaded policy file."""
+    """What the engine and the worker around it need of a loaded policy file."""
 
     version: int
     metrics: tuple[MetricDef, ...]
 
-    def terms(self, service: str, customer: str) -> Terms: ...
+    def terms(self, service: str, customer: str) -> Terms:
+        """The merged terms for a ticket of `service` raised by `customer`."""
+        ...
+
+    def credits(self, customer: str, service: str | None = None) -> tuple[CreditTier, ...]:
+        """The service-credit tiers of `customer` (for `service`, if it has its own); the
+        metrics' objectives and the portal read them."""
+        ...

@@ -31,7 +31,6 @@ from agents.portal.view import PortalView
 from agents.processor import wall_ms
 from sla.events import format_ts
 from sla.model import CreditTier
-from sla.policy import Policies
 
 __all__ = ["add_portal", "COOKIE", "Portal"]
 
@@ -52,7 +51,7 @@ class Portal:
 
     def tiers(self, customer: str, service: str) -> tuple[CreditTier, ...]:
         policies = self.monitor.engine.policies
-        return policies.credits(customer, service) if isinstance(policies, Policies) else ()
+        return policies.credits(customer, service)
 
     def report(self, customer: str) -> dict[str, Any]:
         return self.view.report(customer, self.tiers)

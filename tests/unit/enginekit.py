@@ -44,6 +44,9 @@ class StubPolicies:
     def terms(self, service: str, customer: str) -> Terms:
         return self._terms
 
+    def credits(self, customer: str, service: str | None = None) -> tuple[CreditTier, ...]:
+        return self._terms.credits
+
 
 def at(text: str) -> str:
     """'00:15' or '00:15:30' on T0's day, or a full RFC 3339 time, as RFC 3339 UTC."""
