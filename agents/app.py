@@ -19,6 +19,7 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
+from agents.batching import BatchRouter, install
 from agents.clocks import ClockService, add_clock_agent
 from agents.compliance import add_compliance_agent
 from agents.metrics import MonitorMetrics, exposition
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> faust.App:
         # BROKER_URL, APP_STORE, ...) override the values above, silently.
         env={},
     )
+    install(app, BatchRouter())
     app.slamon = add_monitor(app, settings)  # type: ignore[attr-defined]
     return app
 
@@ -88,8 +90,9 @@ class Monitor:
             self.registry, metrics=[m.name for m in policies.metrics],
             targets=policy_targets(policies), objective_for=self._objective,
         )
-        self.clocks: ClockService = add_clock_agent(app, settings, self.engine, self.metrics,
-                                                    before_first=self.history_loaded)
+        self.router: BatchRouter = app.slamon_router  # type: ignore[attr-defined]
+        self.clocks: ClockService = add_clock_agent(app, settings, self.engine, self.router,
+                                                    self.metrics, before_first=self.history_loaded)
         self.compliance = add_compliance_agent(app, settings, self.engine, self.metrics)
         self.watcher = PolicyWatcher(settings.policies, self.engine, self._loaded)
 

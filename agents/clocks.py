@@ -1,12 +1,21 @@
-"""The clock agent and its deadline ticks, wired into a Faust app.
+"""The clock agent and its deadline ticks, on the batch path.
 
-One agent reads `<prefix>events` and `<prefix>ticks` together: the topics are
-co-partitioned, so Faust assigns partition p of both to the same worker, and
-a tick is handled in-stream like any event (table writes, changelog and
-offsets stay consistent; a timer could not write the table). A background
-task sends a tick to a partition this worker actively owns when the earliest
-deadline of that partition is due, or at once after a rebalance so the
-deadline index is rebuilt.
+`<prefix>events` and `<prefix>ticks` are co-partitioned, so Faust assigns partition p
+of both to the same worker; the batch consumer (agents/batching.py) hands each
+partition's records to `handle_events` or `handle_ticks`. A batch's outputs are sent
+and acknowledged by Kafka before the ticket states that record them are written
+(agents/processor.py): a crash in between re-sends them, it never loses them.
+
+Deadlines fire only from ticks, and a tick fires only what a partition can know is
+due. The tick task reads the end offset of events-p at an instant `at` and sends
+`{"end", "at"}` to ticks-p when p has something due; the tick fires the deadlines due
+by `at` once events-p has been handled up to `end`, that is once every event that was
+on the topic at `at` has been applied. A worker catching up on a backlog (after a
+restart, an outage, a rebalance) therefore never fires a deadline that an event still
+queued would have stopped: the tick waits until the backlog is applied.
+
+Events held for a ticket not yet opened are judged against the wall clock while the
+partition is live, and against its event time while it catches up, as replay would.
 """
 
 from __future__ import annotations
@@ -14,46 +23,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import faust
+import orjson
+from faust.types import TP
 
-from agents.processor import ClockProcessor, wall_ms
+from agents.batching import Abandoned, BatchRouter, KafkaRecord
+from agents.processor import Batch, ClockObserver, ClockProcessor, wall_ms
+from agents.sending import BatchSender, Record
 from agents.settings import Settings
 from agents.tables import raw_table, raw_topic
 from sla.engine import Engine
-from streams.outputs import Output
 
 __all__ = ["ClockService", "add_clock_agent"]
 
 logger = logging.getLogger(__name__)
 
-TICK_RETRY_MS = 5_000  # a tick not handled by then is sent again
+TICK_RETRY_MS = 5_000  # a tick not fired by then is sent again
 
 
-async def send_outputs(app: faust.App, outputs: list[Output]) -> None:
-    """Hand outputs to the Kafka producer, without waiting for their delivery.
+class Tick(NamedTuple):
+    """Fire what is due by `at` once events are handled up to offset `end`."""
 
-    Straight to the producer: Faust's topic/buffer layers cost several times more per
-    message. Faust flushes the producer before it commits offsets, so an output is on
-    Kafka before the event that caused it counts as processed (at least once).
-    """
-    producer = app.producer
-    for output in outputs:
-        await producer.send(output.topic, output.key, output.value, None, None,
-                            output.headers)
+    end: int
+    at: int
+
+    @classmethod
+    def parse(cls, value: bytes | None) -> Tick | None:
+        try:
+            body = orjson.loads(value or b"")
+            return cls(int(body["end"]), int(body["at"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None  # a tick of an older release: the tick task sends a new one
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps({"end": self.end, "at": self.at})
 
 
 class ClockService:
-    """Holds what the agent and the tick task share: processor, topics, in-flight ticks."""
+    """What the batch handlers and the tick task share: processor, table, ticks."""
 
     def __init__(self, app: faust.App, settings: Settings, engine: Engine,
-                 observer: Any = None, before_first: asyncio.Event | None = None) -> None:
+                 router: BatchRouter, observer: ClockObserver | None = None,
+                 before_first: asyncio.Event | None = None) -> None:
         self.app = app
-        self.before_first = before_first  # awaited before the first message is handled
+        self.router = router
+        self.before_first = before_first  # awaited before the first batch is handled
         self.catalogue = settings.topics
         self.tick_interval = settings.tick_interval
-        partitions = settings.partitions
+        self.partitions = partitions = settings.partitions
         self.table = raw_table(app, "slamon-clocks", partitions)
         self.processor = ClockProcessor(engine, self.table, self.catalogue, observer)
         self.source = raw_topic(app, self.catalogue.events, self.catalogue.ticks,
@@ -63,12 +83,23 @@ class ClockService:
             for name in (self.catalogue.events, self.catalogue.ticks,
                          self.catalogue.compliance_input, *self.catalogue.outputs)
         }
+        router.route(self.catalogue.events, self.handle_events)
+        router.route(self.catalogue.ticks, self.handle_ticks)
+        self._sender: BatchSender | None = None
         self.index_stale = True
         self.declared = False
+        self.pending_ticks: dict[int, Tick] = {}  # partition -> the latest tick not yet fired
         self.ticks_in_flight: dict[int, int] = {}  # partition -> when its tick was sent
         self.wake = asyncio.Event()
 
-    # -- the agent -----------------------------------------------------------
+    @property
+    def sender(self) -> BatchSender:
+        if self._sender is None:
+            self._sender = BatchSender(self.app.producer._ensure_producer(),  # type: ignore[attr-defined]
+                                       self.partitions)
+        return self._sender
+
+    # -- batches -------------------------------------------------------------
     async def declare_topics(self) -> None:
         """Create the output topics with the right partition count before the first send."""
         if not self.declared:
@@ -76,30 +107,65 @@ class ClockService:
                 await topic.maybe_declare()
             self.declared = True
 
-    async def run_agent(self, stream: faust.StreamT) -> None:
+    async def _prepare(self) -> None:
         await self.declare_topics()
         if self.before_first is not None:
             await self.before_first.wait()
-        processor = self.processor
-        ticks = self.catalogue.ticks
-        async for event in stream.events():
-            message = event.message
-            if self.index_stale:
-                self._rebuild_index()
-            if message.topic == ticks:
-                self.ticks_in_flight.pop(message.partition, None)
-                outputs = processor.handle_tick(message.partition)
-            else:
-                outputs = processor.handle_event(message.partition, message.key, message.value,
-                                                 message.offset)
-                self._maybe_wake(message.partition)
-            await self.table.flush_changelog()
-            await send_outputs(self.app, outputs)
+        if self.index_stale:
+            count = self.processor.rebuild_index(self.table.items())
+            self.index_stale = False
+            logger.info("deadline index rebuilt: %d tickets with something due", count)
 
-    def _rebuild_index(self) -> None:
-        count = self.processor.rebuild_index(self.table.items())
-        self.index_stale = False
-        logger.info("deadline index rebuilt: %d tickets with something due", count)
+    async def handle_events(self, tp: TP, records: Sequence[KafkaRecord]) -> None:
+        await self._prepare()
+        partition = tp.partition
+        live = records[-1].offset + 1 >= self.app.consumer.highwater(tp)
+        batch = self.processor.apply_events(
+            partition, ((r.key, r.value, r.offset) for r in records),
+            now=wall_ms() if live else None)
+        tick = self.pending_ticks.get(partition)
+        if tick is not None and records[-1].offset + 1 >= tick.end:
+            self.processor.fire_due(partition, tick.at, batch)
+        await self._complete(batch)
+        self._maybe_wake(partition)
+
+    async def handle_ticks(self, tp: TP, records: Sequence[KafkaRecord]) -> None:
+        await self._prepare()
+        partition = tp.partition
+        for record in records:
+            tick = Tick.parse(record.value)
+            latest = self.pending_ticks.get(partition)
+            if tick is not None and (latest is None or tick.at > latest.at):
+                self.pending_ticks[partition] = tick
+        tick = self.pending_ticks.get(partition)
+        if tick is None:
+            return
+        position = await self.router.consumed(TP(self.catalogue.events, partition))
+        if position is None or position < tick.end:
+            return  # events-p still has a backlog: its next batch fires the tick
+        await self._complete(self.processor.fire_due(partition, tick.at))
+
+    async def _complete(self, batch: Batch) -> None:
+        """Send the outputs, wait until Kafka has them, then write the states."""
+        processor = self.processor
+        generation = self.app.consumer_generation_id
+        try:
+            deliveries = await self.sender.send(batch.outputs)
+            if deliveries:
+                await asyncio.gather(*deliveries)
+        except BaseException:
+            processor.abandon(batch)
+            raise
+        if self.app.consumer_generation_id != generation:
+            processor.abandon(batch)
+            raise Abandoned("partitions were reassigned while the batch was sent")
+        self.table.write(batch.partition, processor.commit(batch))
+        await self.table.send_changes(self.sender)
+        partition = batch.partition
+        tick = self.pending_ticks.get(partition)
+        if tick is not None and batch.fired_upto is not None and tick.at <= batch.fired_upto:
+            del self.pending_ticks[partition]
+            self.ticks_in_flight.pop(partition, None)
 
     def _maybe_wake(self, partition: int) -> None:
         due = self.processor.index.next_due(partition)
@@ -115,6 +181,7 @@ class ClockService:
     def on_partitions_assigned(self) -> None:
         self.index_stale = True
         self.declared = False
+        self.pending_ticks.clear()
         self.ticks_in_flight.clear()
         self.wake.set()
 
@@ -124,7 +191,10 @@ class ClockService:
         while True:
             timeout = self.tick_interval
             if not self.app.rebalancing:
-                timeout = await self._send_due_ticks()
+                try:
+                    timeout = await self._send_due_ticks()
+                except Exception:  # the broker is away: try again at the next interval
+                    logger.warning("ticks could not be sent; retrying", exc_info=True)
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=max(timeout, 0.005))
@@ -133,24 +203,58 @@ class ClockService:
         now = wall_ms()
         sleep_ms = self.tick_interval * 1000
         index = self.processor.index
+        due_partitions = []
         for partition in self.owned_partitions():
             sent = self.ticks_in_flight.get(partition)
             if sent is not None and now - sent < TICK_RETRY_MS:
                 continue
             due = None if self.index_stale else index.next_due(partition)
             if self.index_stale or (due is not None and due <= now):
-                self.ticks_in_flight[partition] = now
-                await self.topics[self.catalogue.ticks].send(value=b"", partition=partition)
+                due_partitions.append(partition)
             elif due is not None:
                 sleep_ms = min(sleep_ms, due - now)
+        if due_partitions:
+            await self._send_ticks(due_partitions)
         return sleep_ms / 1000
 
+    async def _send_ticks(self, partitions: list[int]) -> None:
+        at = wall_ms()  # before the end offsets are read: whatever was on the topic at `at`
+        events = self.catalogue.events
+        ends = await self.app.consumer.highwaters(*(TP(events, p) for p in partitions))
+        ticks = self.catalogue.ticks
+        for tp, end in ends.items():
+            self.ticks_in_flight[tp.partition] = at
+            for delivery in await self.sender.send([Record(ticks, None, Tick(end, at).to_bytes())],
+                                                   partition=tp.partition):
+                delivery.add_done_callback(_log_failure)
 
-def add_clock_agent(app: faust.App, settings: Settings, engine: Engine, observer: Any = None,
+
+def _log_failure(delivery: asyncio.Future) -> None:
+    if not delivery.cancelled() and delivery.exception() is not None:
+        logger.warning("a tick was not delivered (sent again later): %s", delivery.exception())
+
+
+async def send_outputs(app: faust.App, outputs: Sequence[Any]) -> None:
+    """Hand outputs to Faust's producer one by one (the compliance agent's per-message path)."""
+    producer = app.producer
+    for output in outputs:
+        await producer.send(output.topic, output.key, output.value, None, None,
+                            output.headers)
+
+
+def add_clock_agent(app: faust.App, settings: Settings, engine: Engine, router: BatchRouter,
+                    observer: ClockObserver | None = None,
                     before_first: asyncio.Event | None = None) -> ClockService:
-    """Add the clock agent, its table and the tick task to `app`."""
-    service = ClockService(app, settings, engine, observer, before_first)
-    app.agent(service.source, name="slamon.clocks")(service.run_agent)
+    """Route the clock topics to a `ClockService`; add its table and the tick task to `app`."""
+    service = ClockService(app, settings, engine, router, observer, before_first)
+
+    async def unused(stream: faust.StreamT) -> None:
+        # Subscribes the topics and groups them for co-partitioned assignment; the batch
+        # consumer hands their records to the service, so nothing ever arrives here.
+        async for _ in stream.events():
+            logger.error("a clock topic record reached Faust's stream path")
+
+    app.agent(service.source, name="slamon.clocks")(unused)
     app.task(service.tick_loop)
 
     @app.on_partitions_assigned.connect

@@ -46,14 +46,18 @@ class DeadlineIndex:
 
     def pop_due(self, partition: int, now: int, limit: int = 10_000) -> list[str]:
         """Tickets of `partition` due by `now` (at most `limit`), removed from the index."""
+        return [ticket_id for ticket_id, _ in self.take_due(partition, now, limit)]
+
+    def take_due(self, partition: int, now: int, limit: int = 10_000) -> list[tuple[str, int]]:
+        """(ticket, due) of `partition` due by `now` (at most `limit`), removed from the index."""
         heap = self._heaps.get(partition)
-        tickets: list[str] = []
-        while heap and heap[0][0] <= now and len(tickets) < limit:
+        taken: list[tuple[str, int]] = []
+        while heap and heap[0][0] <= now and len(taken) < limit:
             due, ticket_id = heapq.heappop(heap)
             if self._due.get(ticket_id) == due:
                 del self._due[ticket_id]
-                tickets.append(ticket_id)
-        return tickets
+                taken.append((ticket_id, due))
+        return taken
 
     def drop_partitions(self, keep: set[int]) -> None:
         """Forget partitions this worker no longer owns."""

@@ -1,14 +1,20 @@
-"""The clock processor: what the clock agent does with one message, without Faust.
+"""The clock processor: what the clock agent does with a batch of messages, without Faust.
 
-`handle_event` validates a service event, applies it to its ticket's state
-(kept in a table as bytes) and fires what is due by the wall clock;
-`handle_tick` fires the deadlines of one partition that are due. Both return
-the messages to send. Bad input becomes a dead-letter message with the
-original bytes and the reason; it never raises.
+A batch is one partition's events (`apply_events`) or the deadlines of one partition due
+by an instant (`fire_due`). Both work on a `Batch`: the tickets it touches are decoded
+once and kept in it, and nothing outside the batch changes until `commit`, which returns
+the table writes and only then updates the deadline index, the open-clock counts and the
+metrics. The agent sends the batch's outputs, waits until Kafka has them, and only then
+commits: an output is "sent" before the state that records it is written, so a crash in
+between makes the redelivered batch send the same outputs again (same ids), never lose
+them. A batch abandoned before `commit` leaves no trace.
 
-Table values are `[partition, next_due, open clocks, state]` as JSON, so the
-deadline index and the open-clock counts can be rebuilt after a rebalance
-without decoding every clock.
+Bad input becomes a dead-letter output with the original bytes and the reason; a failure
+inside the engine costs that one event (`internal_error`). Nothing here raises on input.
+
+Table values are `StoredTicket`s, `[partition, next_due, open clocks, state]` as JSON, so
+the deadline index and the open-clock counts can be rebuilt after a rebalance without
+decoding every clock.
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from typing import NamedTuple, Protocol
 
 import orjson
 
@@ -26,6 +32,7 @@ from sla.clock import STATE_NAMES
 from sla.engine import Engine
 from sla.errors import InvalidEvent, RejectReason
 from sla.events import Event, parse_event
+from sla.records import Record
 from sla.ticket import TicketState
 from streams.codec import decode_event
 from streams.outputs import (
@@ -38,121 +45,251 @@ from streams.outputs import (
 )
 from streams.topics import TopicCatalogue
 
-__all__ = ["ClockProcessor", "wall_ms"]
+__all__ = ["Batch", "ClockObserver", "ClockProcessor", "StoredTicket", "TicketStore",
+           "wall_ms"]
 
 logger = logging.getLogger(__name__)
+
+OpenClocks = list[tuple[str, str]]  # (metric, running|paused) of each open clock
 
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-class ClockProcessor:
-    """Clock state in `table` (ticket_id bytes -> JSON bytes), due times in `index`."""
+class ClockObserver(Protocol):
+    """What the processor reports to (agents.metrics.MonitorMetrics)."""
 
-    def __init__(self, engine: Engine, table: MutableMapping[bytes, bytes],
-                 topics: TopicCatalogue, observer: Any = None,
+    def observe(self, rec: Record) -> None: ...
+    def observe_event(self, event_type: str, at: float | None = None) -> None: ...
+    def observe_reject(self, reason: str) -> None: ...
+    def set_open_clocks(self, metric: str, state: str, n: int) -> None: ...
+
+
+class TicketStore(Protocol):
+    """One partition's ticket states, read and written in batches (agents.tables.RawTable)."""
+
+    def read(self, partition: int, key: bytes) -> bytes | None: ...
+    def write(self, partition: int, changes: Mapping[bytes, bytes | None]) -> None: ...
+
+
+class MappingStore:
+    """A plain mapping as the store: unit tests and tools, where partitions share one dict."""
+
+    def __init__(self, data: MutableMapping[bytes, bytes]) -> None:
+        self.data = data
+
+    def read(self, partition: int, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def write(self, partition: int, changes: Mapping[bytes, bytes | None]) -> None:
+        for key, value in changes.items():
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+
+
+class StoredTicket(NamedTuple):
+    """A ticket's table value: where it lives, when it next needs a look, its open clocks."""
+
+    partition: int
+    due: int | None
+    open_clocks: OpenClocks
+    state: list  # TicketState.to_wire()
+
+    @classmethod
+    def from_bytes(cls, value: bytes) -> StoredTicket:
+        partition, due, open_clocks, state = orjson.loads(value)
+        return cls(partition, due, [tuple(pair) for pair in open_clocks], state)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(list(self))
+
+
+class Batch:
+    """One partition's work in progress: touched tickets, outputs, effects kept for commit."""
+
+    __slots__ = ("due", "event_types", "fired_upto", "opened", "outputs", "partition", "records",
+                 "rejects", "states")
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.states: dict[bytes, TicketState] = {}
+        self.opened: dict[bytes, OpenClocks] = {}  # open clocks when the ticket was loaded
+        self.due: list[tuple[str, int]] = []  # (ticket, due) taken from the index
+        self.fired_upto: int | None = None  # deadlines due by then were fired
+        self.outputs: list[Output] = []
+        self.records: list[Record] = []  # emitted, for the metrics at commit
+        self.event_types: Counter[str] = Counter()
+        self.rejects: Counter[str] = Counter()
+
+
+class ClockProcessor:
+    """Clock state in `table` (ticket_id bytes -> StoredTicket bytes), due times in `index`."""
+
+    def __init__(self, engine: Engine, table: TicketStore | MutableMapping[bytes, bytes],
+                 topics: TopicCatalogue, observer: ClockObserver | None = None,
                  clock: Callable[[], int] = wall_ms) -> None:
         self.engine = engine
-        self.table = table
+        self.store: TicketStore = (MappingStore(table) if isinstance(table, MutableMapping)
+                                   else table)
         self.topics = topics
         self.index = DeadlineIndex()
-        self.observer = observer  # agents.metrics.MonitorMetrics or None
+        self.observer = observer
         self.clock = clock
         self.rekeyed = 0
         # partition -> largest event time applied: the compliance agent closes windows by it
         self.watermarks: dict[int, int] = {}
         self.open_clocks: Counter[tuple[str, str]] = Counter()  # (metric, state) -> count
 
-    # -- messages ------------------------------------------------------------
+    # -- one message at a time (tests, tools) -----------------------------------------
     def handle_event(self, partition: int, key: bytes | None, value: bytes | None,
                      offset: int = -1) -> list[Output]:
+        batch = Batch(partition)
+        self.apply_event(batch, key, value, offset, self.clock())
+        self.store.write(partition, self.commit(batch))
+        return batch.outputs
+
+    def handle_tick(self, partition: int) -> list[Output]:
+        """Fire everything of `partition` that is due by now."""
+        batch = self.fire_due(partition, self.clock())
+        self.store.write(partition, self.commit(batch))
+        return batch.outputs
+
+    # -- batches -----------------------------------------------------------------------
+    def apply_events(self, partition: int,
+                     messages: Iterable[tuple[bytes | None, bytes | None, int]],
+                     now: int | None = None) -> Batch:
+        """Apply (key, value, offset) messages of one partition, in order, to a new batch.
+
+        `now` is the instant held events are judged by: the wall clock when the partition is
+        live, its event time while it catches up on a backlog (as replay would).
+        """
+        batch = Batch(partition)
+        for key, value, offset in messages:
+            self.apply_event(batch, key, value, offset, now)
+        return batch
+
+    def apply_event(self, batch: Batch, key: bytes | None, value: bytes | None, offset: int,
+                    now: int | None) -> None:
+        partition = batch.partition
         raw = value or b""
         try:
             event = parse_event(decode_event(raw), self.engine.known_types, ref=offset)
         except InvalidEvent as error:
-            return [self._dead_letter(key, raw, error.code, error.message, partition, offset)]
+            self._dead_letter(batch, key, raw, error.code, error.message, offset)
+            return
         ticket_key = event.ticket_id.encode()
         if key != ticket_key:
             # A producer keyed it wrong: send it back keyed by ticket, so it lands on the
             # partition that owns the ticket's clocks; it is applied when it arrives there.
             self.rekeyed += 1
-            return [rekeyed(self.topics, ticket_key, raw, key)]
-        if self.observer is not None:
-            self.observer.observe_event(event.type)
+            batch.outputs.append(rekeyed(self.topics, ticket_key, raw, key))
+            return
+        batch.event_types[event.type] += 1
         if event.ts > self.watermarks.get(partition, event.ts - 1):
             self.watermarks[partition] = event.ts
+        at = now if now is not None else max(self.watermarks[partition], event.ts)
         try:
-            return self._apply(partition, ticket_key, event, raw)
+            state = self._load(batch, ticket_key, event.ticket_id)
+            assert state is not None
+            records = self.engine.apply(state, event, at)
         except Exception as error:  # a bug must cost one event, never the worker
             logger.exception("event %s of ticket %s at %s:%s could not be applied",
                              event.event_id, event.ticket_id, partition, offset)
-            return [self._dead_letter(key, raw, "internal_error",
-                                      f"{type(error).__name__}: {error}", partition, offset)]
+            batch.states.pop(ticket_key, None)  # reloaded from the table if seen again
+            self._dead_letter(batch, key, raw, "internal_error",
+                              f"{type(error).__name__}: {error}", offset)
+            return
+        self._outputs(batch, records, event, raw)
 
-    def _apply(self, partition: int, ticket_key: bytes, event: Event, raw: bytes,
-               ) -> list[Output]:
+    def fire_due(self, partition: int, upto: int, batch: Batch | None = None) -> Batch:
+        """Fire the deadlines of `partition` due by `upto` (into `batch`, or a new one)."""
+        batch = batch if batch is not None else Batch(partition)
+        batch.fired_upto = max(upto, batch.fired_upto or upto)
         now = self.clock()
-        state = self._load(ticket_key, event.ticket_id)
-        before = _open_clocks(state)
-        records = self.engine.apply(state, event, now)
-        records += self.engine.advance(state, now)
-        self._store(partition, ticket_key, state, before)
-        return self._outputs(records, event, raw, partition)
-
-    def handle_tick(self, partition: int) -> list[Output]:
-        """Fire everything of `partition` that is due by now."""
-        now = self.clock()
-        outputs: list[Output] = []
-        for ticket_id in self.index.pop_due(partition, now):
+        for ticket_id, due in self.index.take_due(partition, upto):
+            batch.due.append((ticket_id, due))
             ticket_key = ticket_id.encode()
-            value = self.table.get(ticket_key)
-            if value is None:
-                continue
             try:
-                state = TicketState.from_wire(orjson.loads(value)[3])
-                before = _open_clocks(state)
-                records = self.engine.advance(state, now)
-                self._store(partition, ticket_key, state, before)
+                state = self._load(batch, ticket_key, ticket_id, create=False)
+                if state is None:
+                    continue
+                records = self.engine.advance(state, min(upto, now))
             except Exception:  # one ticket's bug must not stop the others' deadlines
                 logger.exception("deadlines of ticket %s could not be fired", ticket_id)
+                batch.states.pop(ticket_key, None)
                 continue
-            outputs += self._outputs(records, None, b"", partition)
-        return outputs
+            self._outputs(batch, records, None, b"")
+        return batch
+
+    def abandon(self, batch: Batch) -> None:
+        """Put back what `fire_due` took from the index (the batch will be done again)."""
+        for ticket_id, due in batch.due:
+            self.index.schedule(batch.partition, ticket_id, due)
+
+    def commit(self, batch: Batch) -> dict[bytes, bytes | None]:
+        """The table writes of `batch`; index, open-clock counts and metrics take it in."""
+        partition = batch.partition
+        changes: dict[bytes, bytes | None] = {}
+        changed_counts: set[tuple[str, str]] = set()
+        for ticket_key, state in batch.states.items():
+            before = batch.opened[ticket_key]
+            after = _open_clocks(state)
+            if after != before:
+                self.open_clocks.subtract(before)
+                self.open_clocks.update(after)
+                changed_counts.update(before)
+                changed_counts.update(after)
+            if self.engine.is_empty(state):
+                changes[ticket_key] = None
+                self.index.schedule(partition, state.ticket_id, None)
+                continue
+            due = self.engine.next_due(state)
+            changes[ticket_key] = StoredTicket(partition, due, after, state.to_wire()).to_bytes()
+            self.index.schedule(partition, state.ticket_id, due)
+        observer = self.observer
+        if observer is not None:
+            for event_type, count in batch.event_types.items():
+                for _ in range(count):
+                    observer.observe_event(event_type)
+            for reason, count in batch.rejects.items():
+                for _ in range(count):
+                    observer.observe_reject(reason)
+            for record in batch.records:
+                observer.observe(record)
+            self._report_open(changed_counts)
+        return changes
 
     def rebuild_index(self, items: Iterable[tuple[bytes, bytes]]) -> int:
         """Refill the deadline index from the table (after partitions were assigned)."""
         self.index.clear()
         self.open_clocks.clear()
         for key, value in items:
-            partition, due, open_clocks, _ = orjson.loads(value)
-            self.index.schedule(partition, key.decode(), due)
-            self.open_clocks.update(tuple(pair) for pair in open_clocks)
+            stored = StoredTicket.from_bytes(value)
+            self.index.schedule(stored.partition, key.decode(), stored.due)
+            self.open_clocks.update(stored.open_clocks)
         self._report_open(None)
         return len(self.index)
 
     # -- state ---------------------------------------------------------------
-    def _load(self, ticket_key: bytes, ticket_id: str) -> TicketState:
-        value = self.table.get(ticket_key)
+    def _load(self, batch: Batch, ticket_key: bytes, ticket_id: str,
+              create: bool = True) -> TicketState | None:
+        """The ticket's state in this batch, from the table the first time; new if `create`."""
+        state = batch.states.get(ticket_key)
+        if state is not None:
+            return state
+        value = self.store.read(batch.partition, ticket_key)
         if value is None:
-            return TicketState(ticket_id)
-        return TicketState.from_wire(orjson.loads(value)[3])
-
-    def _store(self, partition: int, ticket_key: bytes, state: TicketState,
-               open_before: list[tuple[str, str]]) -> None:
-        open_after = _open_clocks(state)
-        if open_after != open_before:
-            self.open_clocks.subtract(open_before)
-            self.open_clocks.update(open_after)
-            self._report_open(set(open_before) | set(open_after))
-        if self.engine.is_empty(state):
-            if ticket_key in self.table:
-                del self.table[ticket_key]
-            self.index.schedule(partition, state.ticket_id, None)
-            return
-        due = self.engine.next_due(state)
-        self.table[ticket_key] = orjson.dumps([partition, due, open_after, state.to_wire()])
-        self.index.schedule(partition, state.ticket_id, due)
+            if not create:
+                return None
+            state = TicketState(ticket_id)
+        else:
+            state = TicketState.from_wire(StoredTicket.from_bytes(value).state)
+        batch.states[ticket_key] = state
+        batch.opened[ticket_key] = _open_clocks(state)
+        return state
 
     def _report_open(self, changed: set[tuple[str, str]] | None) -> None:
         if self.observer is None:
@@ -161,36 +298,31 @@ class ClockProcessor:
             self.observer.set_open_clocks(metric, state, self.open_clocks[(metric, state)])
 
     # -- outputs -------------------------------------------------------------
-    def _outputs(self, records: list[dict], event: Event | None, raw: bytes,
-                 partition: int) -> list[Output]:
-        outputs = []
-        observer = self.observer
+    def _outputs(self, batch: Batch, records: Sequence[Record], event: Event | None,
+                 raw: bytes) -> None:
         topics = self.topics
         for record in records:
-            kind = record["kind"]
-            if kind == "rejected":
+            if record["kind"] == "rejected":
                 original = event is not None and record.get("event_id") == event.event_id
                 value = raw if original else orjson.dumps(record)
-                outputs.append(self._dead_letter(record["ticket_id"].encode(), value,
-                                                 record["reason"], record["message"],
-                                                 partition, record.get("ref")))
+                self._dead_letter(batch, record["ticket_id"].encode(), value, record["reason"],
+                                  record["message"], record.get("ref"))
                 continue
-            if observer is not None:
-                observer.observe(record)
-            outputs.append(record_output(topics, record))
+            batch.records.append(record)
+            batch.outputs.append(record_output(topics, record))
             if feeds_compliance(record):
-                outputs.append(compliance_input(topics, record, self.watermarks.get(partition)))
-        return outputs
+                batch.outputs.append(compliance_input(topics, record,
+                                                      self.watermarks.get(batch.partition)))
 
-    def _dead_letter(self, key: bytes | None, value: bytes, code: RejectReason, message: str,
-                     partition: int, offset: int | None) -> Output:
-        if self.observer is not None:
-            self.observer.observe_reject(code)
-        logger.debug("rejected %s at %s:%s: %s", code, partition, offset, message)
-        return dead_letter(self.topics, key, value, code, message, partition, offset)
+    def _dead_letter(self, batch: Batch, key: bytes | None, value: bytes, code: RejectReason,
+                     message: str, offset: int | None) -> None:
+        batch.rejects[code] += 1
+        logger.debug("rejected %s at %s:%s: %s", code, batch.partition, offset, message)
+        batch.outputs.append(dead_letter(self.topics, key, value, code, message,
+                                         batch.partition, offset))
 
 
-def _open_clocks(state: TicketState) -> list[tuple[str, str]]:
+def _open_clocks(state: TicketState) -> OpenClocks:
     """(metric, running|paused) of each open clock of the ticket."""
     return [(clock.metric, STATE_NAMES[clock.status]) for clock in state.clocks.values()
             if clock.active]

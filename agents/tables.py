@@ -8,13 +8,22 @@ Faust's contract: the changelog partition is the source event's partition,
 and RocksDB remembers the offset of each write it has (for fast recovery).
 The worker flushes the producer before it commits offsets, so a write is on
 Kafka before the event that made it counts as processed.
+
+The batch path (agents/batching.py) has no current Faust event, which Faust's own
+`table[key]` needs to find the partition: it reads and writes one partition's store
+directly (`read`, `write`) and sends that partition's changelog records as one
+producer batch (`send_changes`), remembering for RocksDB the first offset of the
+batch (recovery then replays a few records more at worst, never fewer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import faust
+
+from agents.sending import BatchSender, Record
 
 __all__ = ["RawTable", "raw_table", "raw_topic"]
 
@@ -43,10 +52,59 @@ class RawTable(faust.Table):
             delivery = await producer.send(topic, key, value, partition, None, None)
             delivery.add_done_callback(self._remember_offset)  # type: ignore[attr-defined]
 
+    # -- the batch path ------------------------------------------------------------
+    def read(self, partition: int, key: bytes) -> bytes | None:
+        """The value of `key` in `partition`'s local store."""
+        store: Any = self.data
+        if hasattr(store, "_db_for_partition"):  # RocksDB: one database per partition
+            value: bytes | None = store._db_for_partition(partition).get(key)
+            return value
+        return store.data.get(key)  # type: ignore[no-any-return]
+
+    def write(self, partition: int, changes: Mapping[bytes, bytes | None]) -> None:
+        """Apply `changes` (None deletes) to `partition`'s local store and queue them."""
+        store: Any = self.data
+        if hasattr(store, "_db_for_partition"):
+            import rocksdict
+
+            batch = rocksdict.WriteBatch(raw_mode=True)
+            for key, value in changes.items():
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+            store._db_for_partition(partition).write(batch)
+            key_index = store._key_index
+            for key in changes:
+                key_index[key] = partition
+        else:
+            data = store.data
+            for key, value in changes.items():
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = value
+        self._pending.extend((partition, key, value) for key, value in changes.items())
+
+    async def send_changes(self, sender: BatchSender) -> None:
+        """Send the queued changelog records as producer batches, one per partition."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        topic = self.changelog_topic.get_topic_name()
+        by_partition: dict[int, list[Record]] = {}
+        for partition, key, value in pending:
+            by_partition.setdefault(partition or 0, []).append(Record(topic, key, value))
+        for partition, outputs in by_partition.items():
+            for delivery in await sender.send(outputs, partition=partition):
+                delivery.add_done_callback(self._remember_offset)
+
     def _remember_offset(self, delivery: Any) -> None:
         if delivery.cancelled() or delivery.exception() is not None:
             return  # the producer logs and raises the failure on flush
         sent = delivery.result()
+        if sent is None:
+            return
         self.data.set_persisted_offset(sent.topic_partition, sent.offset)
 
 

@@ -1,0 +1,277 @@
+"""The batch path: each partition's fetched records go to one handler and are acked in bulk.
+
+Faust's per-message stream path costs ~80 µs of CPU per message before slamon does any
+work (../shared/FAUST-NOTES.md): a future race per message in `_drain_messages`, the
+stream iterator, the conductor's decode and queue, the sensors. `BatchConsumer` replaces
+that path only for the topics a `BatchRouter` names; the consumer group, co-partitioned
+assignment, changelogged tables, recovery, standbys and commit-after-producer-flush stay
+Faust's, and every other topic (table changelogs during recovery) takes Faust's own path.
+
+A handler gets at most `max_records` records of one partition, in offset order. When it
+returns, the offsets are acked (committed with Faust's next commit, after the producer
+is flushed); when it raises, they are not, and the same records are handed to it again
+after a pause, until they succeed or the partition moves to another worker. A batch in
+flight stands in Faust's set of unacked messages, so a rebalance waits for it.
+
+Faust internals this relies on (faust-streaming is pinned; tests/unit/test_faust_contract.py
+fails loudly when an upgrade changes them): `Consumer._drain_messages`,
+`_wait_next_records`, `flow_active`, `perform_seek`, `_buffered_partitions`,
+`_read_offset`, `_committed_offset`, `_acked`, `_acked_index`, `_n_acked`, `_add_gap`,
+`_commit_every`, `_unacked_messages`, `_waiting_for_ack`, `faust.types.tuples.ack_lock`,
+`app.consumer_generation_id`, `app.monitor.stream_inbound_time`, and the aiokafka
+transport's `Consumer` class attribute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from time import monotonic
+from typing import Any, Protocol
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
+
+__all__ = ["Abandoned", "BatchConsumer", "BatchRouter", "KafkaRecord", "install"]
+
+logger = logging.getLogger(__name__)
+
+RETRY_SECONDS = 1.0  # pause before a failed batch is handed over again
+
+
+class Abandoned(Exception):
+    """Raised by a handler that gave its batch up (the partition moved): not acked, not retried."""
+
+
+class KafkaRecord(Protocol):
+    """What a handler reads of an aiokafka ConsumerRecord."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+BatchHandler = Callable[[TP, Sequence[KafkaRecord]], Awaitable[None]]
+
+
+class BatchRouter:
+    """Topic -> batch handler, and where each handled partition stands."""
+
+    def __init__(self, max_records: int = 1000) -> None:
+        self.max_records = max_records
+        self.handlers: dict[str, BatchHandler] = {}
+        # tp -> next offset to handle; known once a batch was handled or the committed
+        # offset was read at assignment. Ticks compare it with the end of the log.
+        self.positions: dict[TP, int] = {}
+        self.in_hand: set[TP] = set()  # fetched and not yet handled
+        self.consumer: Any = None  # the BatchConsumer, once it runs
+        self.failures = 0
+
+    def route(self, topic: str, handler: BatchHandler) -> None:
+        self.handlers[topic] = handler
+
+    def position(self, tp: TP) -> int | None:
+        return self.positions.get(tp)
+
+    async def consumed(self, tp: TP) -> int | None:
+        """The next offset of `tp` not yet handled, stepping over transaction markers.
+
+        With no record of `tp` in hand, aiokafka's position is exact (it moves past control
+        records that never reach a handler); with records in hand, only the handled one is.
+        """
+        position = self.positions.get(tp)
+        if tp in self.in_hand or self.consumer is None:
+            return position
+        try:
+            fetched = await self.consumer.position(tp)
+        except Exception:  # not assigned (any more): only the handled position counts
+            return position
+        if fetched is None:
+            return position
+        return fetched if position is None else max(position, fetched)
+
+
+class _InFlight:
+    """Stands in `_unacked_messages` while a batch is handled, so `wait_empty` waits for it."""
+
+    __slots__ = ("__weakref__", "acked", "refcount")
+
+    def __init__(self) -> None:
+        self.acked = False
+        self.refcount = 1
+
+
+class BatchConsumer(faust_aiokafka.Consumer):
+    """The aiokafka consumer with `_drain_messages` handing batches to a `BatchRouter`."""
+
+    @property
+    def router(self) -> BatchRouter | None:
+        return getattr(self.app, "slamon_router", None)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        router = self.router
+        if router is not None:
+            for tp, offset in self._committed_offset.items():
+                if offset is not None and tp.topic in router.handlers:
+                    router.positions[tp] = offset
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        router = self.router
+        if router is not None:
+            for tp in revoked:
+                router.positions.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs a broker
+        router = self.router
+        if router is None:
+            await super()._drain_messages(fetcher)
+            return
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                records, active = await self._wait_next_records(1.0)
+                await self.sleep(0)
+                if not records or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    await self._seek_back()
+                    continue
+                await self._handle_records(router, records, active)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+
+    async def _seek_back(self) -> None:
+        try:
+            await self.perform_seek()
+        except Exception as exc:
+            self.log.warning("exception performing seek when flow not active %r", exc)
+
+    async def _handle_records(self, router: BatchRouter, records: Mapping[TP, list[Any]],
+                              active: set[TP] | None) -> None:
+        generation = self.app.consumer_generation_id
+        router.consumer = self
+        router.in_hand = set(records)
+        for tp, fetched in records.items():
+            router.in_hand.discard(tp)
+            if self.app.consumer_generation_id != generation or not self.flow_active:
+                return  # a rebalance began: the new assignment starts from committed offsets
+            if active is not None and tp not in active and tp not in self._buffered_partitions:
+                continue
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            fresh = await self._unread(tp, fetched)
+            if not fresh:
+                continue
+            handler = router.handlers.get(tp.topic)
+            if handler is None:
+                await self._one_by_one(tp, fresh)
+                continue
+            size = router.max_records
+            for start in range(0, len(fresh), size):
+                if not await self._handle_batch(router, handler, tp, fresh[start:start + size],
+                                                generation):
+                    break
+
+    async def _unread(self, tp: TP, fetched: list[Any]) -> list[Any]:
+        """The records not read before, with offset gaps recorded as Faust does."""
+        last = self._read_offset[tp]
+        fresh = []
+        gaps = self.app.topics.acks_enabled_for(tp.topic)
+        for record in fetched:
+            offset = record.offset
+            if last is not None and offset < last:
+                continue
+            if gaps and last and offset - last > 1:
+                await self._add_gap(tp, last + 1, offset)
+            fresh.append(record)
+            last = offset
+        return fresh
+
+    async def _one_by_one(self, tp: TP, fresh: list[Any]) -> None:
+        """Faust's own per-message path, for topics without a batch handler."""
+        for record in fresh:
+            await self.wait_first(self.callback(self._to_message(tp, record)),
+                                  self.suspend_flow.wait())
+            self._read_offset[tp] = record.offset
+
+    async def _handle_batch(self, router: BatchRouter, handler: BatchHandler, tp: TP,
+                            batch: Sequence[Any], generation: int) -> bool:
+        """Hand `batch` over until it succeeds; ack it. False when the partition moved away."""
+        marker = _InFlight()
+        self._unacked_messages.add(marker)  # type: ignore[arg-type]
+        failed = False
+        try:
+            while True:
+                if (self.app.consumer_generation_id != generation or self.should_stop
+                        or (failed and not self.flow_active)):
+                    return False  # reassigned, stopping, or a rebalance waits on a failing batch
+                try:
+                    await handler(tp, batch)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Abandoned as reason:
+                    logger.info("batch at %s:%s given up: %s", tp, batch[0].offset, reason)
+                    return False
+                except Exception:  # handlers catch bad input; this is Kafka or a bug: retry
+                    router.failures += 1
+                    failed = True
+                    logger.exception("batch of %d records at %s:%s failed; retrying in %.0f s",
+                                     len(batch), tp, batch[0].offset, RETRY_SECONDS)
+                    await asyncio.sleep(RETRY_SECONDS)
+        finally:
+            marker.acked = True
+            self._unacked_messages.discard(marker)  # type: ignore[arg-type]
+            notify(self._waiting_for_ack)
+        self._ack_offsets(tp, [record.offset for record in batch])
+        self._read_offset[tp] = batch[-1].offset
+        router.positions[tp] = batch[-1].offset + 1
+        self.app.monitor.stream_inbound_time[tp] = monotonic()
+        commit_every = self._commit_every
+        if commit_every is not None and self._n_acked >= commit_every:
+            self._n_acked = 0
+            await self.commit()
+        return True
+
+    def _ack_offsets(self, tp: TP, offsets: list[int]) -> None:
+        """`Consumer.ack` for a whole batch: one lock, one notification."""
+        if not self.app.topics.acks_enabled_for(tp.topic):
+            return
+        with ack_lock:
+            committed = self._committed_offset[tp]
+            index = self._acked_index[tp]
+            acked = self._acked[tp]
+            for offset in offsets:
+                if (committed is None or offset >= committed) and offset not in index:
+                    index.add(offset)
+                    acked.append(offset)
+                    self._n_acked += 1
+        notify(self._waiting_for_ack)
+
+
+class _BatchTransport(faust_aiokafka.Transport):
+    Consumer = BatchConsumer
+
+
+def install(app: faust.App, router: BatchRouter) -> None:
+    """Give `app` the batch consumer; call before anything touches `app.consumer`."""
+    app.slamon_router = router  # type: ignore[attr-defined]
+    app.transport = _BatchTransport(app.conf.broker_consumer, app)

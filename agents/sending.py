@@ -1,0 +1,112 @@
+"""Producing a batch's messages with aiokafka's batch API: one builder per topic-partition.
+
+`producer.send()` costs ~9 µs per record through Faust and several through aiokafka; a
+`BatchBuilder` filled and handed over with `send_batch` costs ~1 µs per record. Messages
+keep their order within a topic-partition, which is all Kafka orders anyway. Keyed
+messages go to the partition the Java client (and Faust's and aiokafka's default
+partitioner) would pick: murmur2 of the key, so a ticket's outputs share its events'
+partition number.
+
+`send` returns the delivery futures: awaiting them is what makes a message "sent".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, Protocol
+
+from aiokafka.partitioner import murmur2
+
+__all__ = ["BatchSender", "Message", "Record", "partition_for"]
+
+
+class Message(Protocol):
+    """What is sent: `streams.outputs.Output`, or a changelog `Record` (None deletes)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]] | None: ...
+
+
+class Record(NamedTuple):
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] | None = None
+
+_PARTITION_CACHE_LIMIT = 100_000
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for `key` (murmur2, positive)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class BatchSender:
+    """Send messages grouped per topic-partition; messages larger than a batch go alone."""
+
+    def __init__(self, producer: Any, partitions: int) -> None:
+        self.producer = producer  # aiokafka.AIOKafkaProducer
+        self.partitions = partitions
+        self._partition_of: dict[bytes, int] = {}
+
+    def partition(self, key: bytes | None) -> int:
+        if key is None:
+            return 0
+        cache = self._partition_of
+        partition = cache.get(key)
+        if partition is None:
+            if len(cache) >= _PARTITION_CACHE_LIMIT:
+                cache.clear()
+            partition = cache[key] = partition_for(key, self.partitions)
+        return partition
+
+    async def send(self, outputs: Iterable[Message], partition: int | None = None,
+                   ) -> list[asyncio.Future]:
+        """Hand `outputs` to the producer; `partition` overrides key partitioning for all."""
+        groups: dict[tuple[str, int], list[Message]] = {}
+        for output in outputs:
+            target = partition if partition is not None else self.partition(output.key)
+            groups.setdefault((output.topic, target), []).append(output)
+        futures: list[asyncio.Future] = []
+        for (topic, target), group in groups.items():
+            futures += await self._send_group(topic, target, group)
+        return futures
+
+    async def _send_group(self, topic: str, partition: int, group: list[Message],
+                          ) -> list[asyncio.Future]:
+        producer = self.producer
+        futures = []
+        builder, count = producer.create_batch(), 0
+        for output in group:
+            headers = list(output.headers or ())
+            if builder.append(key=output.key, value=output.value, timestamp=None,
+                              headers=headers) is not None:
+                count += 1
+                continue
+            if count:
+                futures.append(await self._submit(builder, topic, partition))
+                builder, count = producer.create_batch(), 0
+                if builder.append(key=output.key, value=output.value, timestamp=None,
+                                  headers=headers) is not None:
+                    count += 1
+                    continue
+            # Larger than a batch: the plain path sends it alone (or fails it with a size error).
+            futures.append(await producer.send(topic, output.value, output.key, partition,
+                                               None, headers))
+            builder, count = producer.create_batch(), 0
+        if count:
+            futures.append(await self._submit(builder, topic, partition))
+        return futures
+
+    async def _submit(self, builder: Any, topic: str, partition: int) -> asyncio.Future:
+        builder.close()  # closed, so the producer's own sends never join it
+        future: asyncio.Future = await self.producer.send_batch(builder, topic,
+                                                                partition=partition)
+        return future
