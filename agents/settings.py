@@ -6,11 +6,18 @@ the environment. Every problem found is reported at once, each naming its key or
 (and the file and line for YAML), as a `SettingsError`.
 
 Relative paths are taken relative to the working directory, as they are given.
+
+Kafka security (`security_protocol`, `sasl_*`, `ssl_*`) is checked as a whole by
+`agents.kafkaclients`, which also turns it into client configuration: a SASL protocol needs
+a mechanism, a user name and a password; settings the chosen protocol would ignore are
+refused rather than silently dropped. Passwords are `Secret`s: they never appear in a repr,
+in `describe`, in a log line or in an error message.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import os
 import re
 import socket
@@ -26,6 +33,7 @@ from streams.topics import TopicCatalogue, catalogue
 __all__ = [
     "Settings",
     "SettingsError",
+    "Secret",
     "DEFAULT_CONFIG",
     "ENV_VARS",
     "load_settings",
@@ -37,12 +45,44 @@ __all__ = [
 DEFAULT_CONFIG = Path("config/slamon.yaml")
 _NAME = re.compile(r"^[A-Za-z0-9._-]*$")  # what Kafka allows in topic names and group ids
 LogLevel = Literal["debug", "info", "warning", "error"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class SettingsError(ProblemsError):
     """Invalid settings; `problems` lists each one with the key or variable it concerns."""
 
     heading = "invalid settings"
+
+
+class Secret:
+    """A password: shows as `**********` in str, repr and format; `reveal()` gives the value.
+
+    Not a str, so it cannot be logged, concatenated or sent anywhere by accident.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(
+            self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +108,16 @@ class Settings:
     topic_prefix: str = "sla."
     log_level: LogLevel = "info"
     portal_tokens: Path | None = None  # customer -> token file of the portal; None: no access
+    # Kafka security, checked together (see the module docstring); None: not set.
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: Secret | None = None  # also read from sasl_password_file
+    sasl_password_file: Path | None = None  # a mounted secret, e.g. in Kubernetes
+    ssl_cafile: Path | None = None  # CA certificates (PEM); None: the system's
+    ssl_certfile: Path | None = None  # client certificate (PEM), with ssl_keyfile
+    ssl_keyfile: Path | None = None
+    ssl_key_password: Secret | None = None
 
     def __post_init__(self) -> None:
         # Derived defaults: an explicit value (file or environment) always wins.
@@ -130,6 +180,15 @@ ENV_VARS: dict[str, str] = {
     "topic_prefix": "SLAMON_TOPIC_PREFIX",
     "log_level": "SLAMON_LOG_LEVEL",
     "portal_tokens": "SLAMON_PORTAL_TOKENS",
+    "security_protocol": "SLAMON_SECURITY_PROTOCOL",
+    "sasl_mechanism": "SLAMON_SASL_MECHANISM",
+    "sasl_username": "SLAMON_SASL_USERNAME",
+    "sasl_password": "SLAMON_SASL_PASSWORD",
+    "sasl_password_file": "SLAMON_SASL_PASSWORD_FILE",
+    "ssl_cafile": "SLAMON_SSL_CAFILE",
+    "ssl_certfile": "SLAMON_SSL_CERTFILE",
+    "ssl_keyfile": "SLAMON_SSL_KEYFILE",
+    "ssl_key_password": "SLAMON_SSL_KEY_PASSWORD",
 }
 
 
@@ -229,6 +288,31 @@ def _log_level(raw: Any) -> str:
     return value
 
 
+def _choice(options: tuple[str, ...], optional: bool = False) -> Callable[[Any], str | None]:
+    def parse(raw: Any) -> str | None:
+        if optional and (raw is None or str(raw).strip() == ""):
+            return None
+        value = _text(raw).upper()
+        if value not in options:
+            raise ValueError(f"{value!r} is not one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _optional_text(raw: Any) -> str | None:
+    return None if raw is None or str(raw).strip() == "" else _text(raw)
+
+
+def _secret(raw: Any) -> Secret | None:
+    """A password as given (not stripped); the value never goes into a message."""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise ValueError("must be a string (quote it in YAML)")
+    return Secret(raw)
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "app_id": _kafka_name,
     "broker": _broker,
@@ -249,6 +333,15 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "topic_prefix": _topic_prefix,
     "log_level": _log_level,
     "portal_tokens": _optional_path,
+    "security_protocol": _choice(SECURITY_PROTOCOLS),
+    "sasl_mechanism": _choice(SASL_MECHANISMS, optional=True),
+    "sasl_username": _optional_text,
+    "sasl_password": _secret,
+    "sasl_password_file": _optional_path,
+    "ssl_cafile": _optional_path,
+    "ssl_certfile": _optional_path,
+    "ssl_keyfile": _optional_path,
+    "ssl_key_password": _secret,
 }
 
 
@@ -303,6 +396,12 @@ def load_settings(config: Path | None = None, environ: Mapping[str, str] | None 
             values[key] = _PARSERS[key](value)
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
+    if not problems:
+        from agents.kafkaclients import security_problems  # it imports this module
+
+        given = {key: where for key, (_, where) in raw.items()}
+        problems += security_problems(values, lambda key: given.get(key)
+                                      or f"{key} ({ENV_VARS[key]})")
     problems += _group_problems(values, raw)
     if problems:
         raise SettingsError(problems)

@@ -2,7 +2,9 @@
 
 The broker runs from the Maven jars of deploy/kafka/ (fetched on first start) with the
 machine's Java 17+, on 127.0.0.1; its state and log live under `.kafka/<port>/`.
-`fetch` only fetches the jars (what `scripts/setup` runs).
+`fetch` only fetches the jars (what `scripts/setup` runs). `start --secure` starts a broker
+that accepts only SASL_SSL clients (generated certificates, SCRAM and PLAIN user `slamon`)
+and prints the settings that reach it.
 
 Exit status: 0 on success; 1 on an error (message on stderr) -- including `start` while
 the broker already runs, which is refused; `status` exits 3 when the broker is not running.
@@ -48,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=90.0, help="seconds to wait for start or stop"
     )
     parser.add_argument("--all", action="store_true", help="stop/status: every broker under --dir")
+    parser.add_argument(
+        "--secure", action="store_true",
+        help="start: clients must use SASL_SSL (generated CA and certificates, SCRAM users); "
+        "prints the SLAMON_* settings to use")
     add_config_argument(parser)
 
 
@@ -65,6 +71,7 @@ def _config(args: argparse.Namespace) -> localkafka.BrokerConfig:
         heap=args.heap,
         partitions=settings.partitions,
         start_timeout=args.timeout,
+        secure=getattr(args, "secure", False),
     )
 
 
@@ -74,9 +81,15 @@ def _start(cfg: localkafka.BrokerConfig) -> int:
     print(
         f"Kafka {localkafka.kafka_version(cfg.deploy_dir)} started in "
         f"{time.monotonic() - began:.1f} s: {found.describe()}\n"
-        f"log: {cfg.log_dir / 'server.log'}\n"
-        f"use it with SLAMON_BROKER=kafka://{cfg.bootstrap}"
+        f"log: {cfg.log_dir / 'server.log'}"
     )
+    if not cfg.secure:
+        print(f"use it with SLAMON_BROKER=kafka://{cfg.bootstrap}")
+        return 0
+    from agents.devkit.localkafka.secure import client_env
+
+    print("clients must use SASL_SSL; use it with these settings (the password is in the file):")
+    print("\n".join(f"  export {name}={value}" for name, value in client_env(cfg).items()))
     return 0
 
 

@@ -13,8 +13,10 @@ at the repository root):
     broker.pid          the pid of the running `kafka.Kafka` process
 
 Modules: `config` (BrokerConfig, server.properties), `prereqs` (java, the jars), `process`
-(start, stop, status) and `probe` (does a broker answer). Only the standard library is
-imported at module level; kafka-python is imported by the probe when it runs.
+(start, stop, status), `probe` (does a broker answer) and `secure` (secure mode: a SASL_SSL
+listener, certificates made with openssl in `<home>/<port>/tls/`, SCRAM users). Only the
+standard library is imported at module level; kafka-python is imported by the probe when
+it runs.
 """
 
 from __future__ import annotations

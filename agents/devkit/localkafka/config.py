@@ -34,7 +34,11 @@ class BrokerAlreadyRunning(LocalKafkaError):
 
 @dataclass(frozen=True, slots=True)
 class BrokerConfig:
-    """Where and how one local broker runs. `controller_port` 0 means `port + 1`."""
+    """Where and how one local broker runs. `controller_port` 0 means `port + 1`.
+
+    `secure`: clients connect with SASL_SSL (SCRAM or PLAIN over TLS, see `secure.py`); the
+    broker's own listener stays PLAINTEXT on `internal_port` (0: `port + 2`).
+    """
 
     port: int = 9092
     controller_port: int = 0
@@ -45,10 +49,22 @@ class BrokerConfig:
     partitions: int = 1  # num.partitions: the partition count of auto-created topics
     start_timeout: float = 90.0
     extra: dict[str, str] = field(default_factory=dict)  # more server.properties entries
+    secure: bool = False
+    internal_port: int = 0
 
     @property
     def controller(self) -> int:
         return self.controller_port or self.port + 1
+
+    @property
+    def internal(self) -> int:
+        return self.internal_port or self.port + 2
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port the broker listens on."""
+        return (self.port, self.controller, self.internal) if self.secure else (
+            self.port, self.controller)
 
     @property
     def bootstrap(self) -> str:
@@ -78,6 +94,11 @@ class BrokerConfig:
     def pid_file(self) -> Path:
         return self.state_dir / "broker.pid"
 
+    @property
+    def tls_dir(self) -> Path:
+        """Secure mode's certificates and client password (see `secure.py`)."""
+        return self.state_dir / "tls"
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerStatus:
@@ -97,8 +118,12 @@ class BrokerStatus:
         return f"running: pid {self.pid} on {where}"
 
 
-def render_properties(cfg: BrokerConfig) -> str:
-    """server.properties for a combined broker+controller node, tuned for a small machine."""
+def render_properties(cfg: BrokerConfig, secure: dict[str, str] | None = None) -> str:
+    """server.properties for a combined broker+controller node, tuned for a small machine.
+
+    `secure`: the entries of secure mode (`secure.secure_properties`), which replace the
+    plaintext listeners.
+    """
     listeners = f"PLAINTEXT://{cfg.host}:{cfg.port},CONTROLLER://{cfg.host}:{cfg.controller}"
     entries = {
         "process.roles": "broker,controller",
@@ -124,6 +149,6 @@ def render_properties(cfg: BrokerConfig) -> str:
         "num.io.threads": "4",
         "num.recovery.threads.per.data.dir": "1",
         "log.retention.hours": "168",
-    } | cfg.extra
+    } | (secure or {}) | cfg.extra
     lines = ["# Written by `slamon kafka start` on every start; edit BrokerConfig, not this file."]
     return "\n".join(lines + [f"{key}={value}" for key, value in entries.items()]) + "\n"

@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 __all__ = ["port_in_use", "probe"]
 
@@ -31,28 +32,31 @@ def _quiet_kafka_logging() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def probe(bootstrap: str, timeout: float = 3.0) -> bool:
-    """True when a broker at `bootstrap` (host:port) answers a metadata request (lists topics)."""
+def probe(bootstrap: str, timeout: float = 3.0, options: Mapping[str, Any] | None = None,
+          ) -> bool:
+    """True when a broker at `bootstrap` (host:port) answers a metadata request (lists topics).
+
+    `options`: more client options, the security of a secure broker (`secure.client_options`).
+    """
     host, _, port = bootstrap.rpartition(":")
     if not port_in_use(host, int(port)):
         return False
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    options: dict[str, object] = {
-        "bootstrap_servers": bootstrap,
+    config: dict[str, object] = {
         "client_id": "slamon-probe",
         "request_timeout_ms": int(timeout * 1000),
-    }
+    } | dict(options or {}) | {"bootstrap_servers": bootstrap}
     for key in (
         "bootstrap_timeout_ms",
         "api_version_auto_timeout_ms",
     ):  # kafka-python 3 / 2
         if key in KafkaAdminClient.DEFAULT_CONFIG:
-            options[key] = int(timeout * 1000)
+            config[key] = int(timeout * 1000)
     with _quiet_kafka_logging():
         try:
-            admin = KafkaAdminClient(**options)
+            admin = KafkaAdminClient(**config)
         except (KafkaError, OSError):
             return False
         try:

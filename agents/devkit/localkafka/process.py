@@ -27,6 +27,7 @@ from agents.devkit.localkafka.config import (
 )
 from agents.devkit.localkafka.prereqs import ensure_jars, find_java, last_lines
 from agents.devkit.localkafka.probe import port_in_use, probe
+from agents.devkit.localkafka.secure import prepare, scram_arguments, secure_properties
 
 __all__ = ["instances", "log_tail", "start", "status", "stop"]
 
@@ -45,17 +46,26 @@ def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-def _format_storage(cfg: BrokerConfig, java: str) -> None:
+def _format_storage(cfg: BrokerConfig, java: str, password: str | None) -> None:
+    """Format the log dir once; with `password` (secure mode) it holds the SCRAM users."""
+    scram_marker = cfg.data_dir / "slamon-scram-users"
     if (cfg.data_dir / "meta.properties").is_file():
+        if password is not None and not scram_marker.is_file():
+            raise LocalKafkaError(
+                f"{cfg.data_dir} was formatted without SCRAM users, so a secure broker on it "
+                f"would refuse every client: remove {cfg.state_dir} or choose another --port")
         return
     command = _java_command(
         cfg, java, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-        "-t", _new_cluster_id(), "-c", str(cfg.properties_file),
+        f"--cluster-id={_new_cluster_id()}", "-c", str(cfg.properties_file),  # may begin with -
+        *(scram_arguments(password) if password is not None else []),
     )  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         output = last_lines(result.stdout + result.stderr, 30)
         raise LocalKafkaError(f"formatting {cfg.data_dir} failed ({result.returncode}):\n{output}")
+    if password is not None:
+        scram_marker.write_text("SCRAM-SHA-512 and SCRAM-SHA-256 users added at format time\n")
 
 
 _children: dict[int, subprocess.Popen[bytes]] = {}  # brokers this process started, to reap them
@@ -146,7 +156,7 @@ def start(cfg: BrokerConfig, say: Say = print, tie_to_parent: bool = False) -> B
     running = status(cfg)
     if running.running:
         raise BrokerAlreadyRunning(f"a local Kafka broker is already {running.describe()}")
-    for port in (cfg.port, cfg.controller):
+    for port in cfg.ports:
         if port_in_use(cfg.host, port):
             raise LocalKafkaError(
                 f"{cfg.host}:{port} is already in use by another process; choose other ports "
@@ -155,8 +165,12 @@ def start(cfg: BrokerConfig, say: Say = print, tie_to_parent: bool = False) -> B
     java = find_java()
     ensure_jars(cfg, say)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    cfg.properties_file.write_text(render_properties(cfg))
-    _format_storage(cfg, java)
+    password = prepare(cfg, say) if cfg.secure else None
+    secure = secure_properties(cfg, password) if password is not None else None
+    cfg.properties_file.touch()
+    cfg.properties_file.chmod(0o600)  # secure mode writes the PLAIN user's password in it
+    cfg.properties_file.write_text(render_properties(cfg, secure))
+    _format_storage(cfg, java, password)
     process = _launch(cfg, java, tie_to_parent)
     try:
         _wait_until_ready(cfg, process)
@@ -168,13 +182,18 @@ def start(cfg: BrokerConfig, say: Say = print, tie_to_parent: bool = False) -> B
 
 def _wait_until_ready(cfg: BrokerConfig, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + cfg.start_timeout
+    options = None
+    if cfg.secure:
+        from agents.devkit.localkafka.secure import client_options
+
+        options = client_options(cfg)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise LocalKafkaError(
                 f"the broker exited with status {process.returncode} while starting; "
                 f"log tail:\n{log_tail(cfg)}"
             )
-        if probe(cfg.bootstrap):
+        if probe(cfg.bootstrap, options=options):
             return
         time.sleep(0.25)
     raise LocalKafkaError(
