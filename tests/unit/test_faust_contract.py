@@ -1,0 +1,98 @@
+"""The faust-streaming and aiokafka internals the batch path relies on (agents/batching.py).
+
+faust-streaming is pinned exactly; these tests fail loudly, naming what moved, when an
+upgrade changes an internal the batch consumer, the tables or the sender use. No broker:
+the app and its consumer are built, never started.
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+from pathlib import Path
+
+import faust
+import pytest
+from aiokafka.producer.message_accumulator import BatchBuilder
+from faust.stores import memory, rocksdb
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from agents.app import create_app
+from agents.batching import BatchConsumer, BatchRouter
+from agents.settings import Settings
+
+PINNED = "0.15.3"
+
+
+@pytest.fixture()
+def app(tmp_path: Path) -> faust.App:
+    return create_app(Settings(app_id="slamon-contract", store="memory://",
+                               data_dir=tmp_path / "data", partitions=4,
+                               policies=Path("config/policies.yaml")))
+
+
+def test_faust_streaming_is_the_pinned_version() -> None:
+    assert version("faust-streaming") == PINNED, (
+        "faust-streaming changed: re-check agents/batching.py against the new "
+        "transport/consumer.py, then update PINNED and pyproject.toml")
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    assert f'"faust-streaming=={PINNED}"' in pyproject.read_text()
+
+
+def test_the_app_consumes_through_the_batch_consumer(app: faust.App) -> None:
+    assert isinstance(app.consumer, BatchConsumer)
+    assert isinstance(app.slamon_router, BatchRouter)  # type: ignore[attr-defined]
+    assert faust_aiokafka.Transport.Consumer is faust_aiokafka.Consumer
+
+
+def test_consumer_internals_exist(app: faust.App) -> None:
+    consumer = app.consumer
+    for name in ("_read_offset", "_committed_offset", "_acked", "_acked_index",
+                 "_unacked_messages", "_buffered_partitions", "_commit_every", "_n_acked",
+                 "_waiting_for_ack"):
+        assert hasattr(consumer, name), f"Consumer.{name} is gone"
+    for name in ("_drain_messages", "_wait_next_records", "perform_seek", "_add_gap",
+                 "_to_message", "on_partitions_revoked", "commit", "wait_empty",
+                 "highwater", "highwaters", "position"):
+        assert callable(getattr(consumer, name, None)), f"Consumer.{name}() is gone"
+    assert isinstance(consumer.flow_active, bool)
+    assert hasattr(faust_consumer, "ack_lock"), "faust.types.tuples.ack_lock is gone"
+    drain = inspect.signature(faust_consumer.Consumer._drain_messages)
+    assert list(drain.parameters) == ["self", "fetcher"]
+    wait = inspect.signature(faust_consumer.Consumer._wait_next_records)
+    assert list(wait.parameters) == ["self", "timeout"]
+
+
+async def test_bulk_acks_commit_like_single_acks(app: faust.App) -> None:
+    consumer = app.consumer
+    tp = TP("sla.events", 0)
+    app.topics.add(app.topic(tp.topic))  # as a started agent's stream does
+    await app.topics._update_indices()  # as subscribing does
+    assert app.topics.acks_enabled_for(tp.topic)
+    consumer._committed_offset[tp] = 10
+    consumer._ack_offsets(tp, [10, 11, 12, 9])  # 9 is below the committed offset: ignored
+    assert consumer._n_acked == 3
+    assert consumer._new_offset(tp) == 13  # what Faust's next commit would write
+
+
+def test_app_internals_the_batch_path_reads(app: faust.App) -> None:
+    assert isinstance(app.consumer_generation_id, int)
+    assert isinstance(app.monitor.stream_inbound_time, dict)
+    assert callable(app.monitor.track_tp_end_offset)
+
+
+def test_store_internals_the_tables_use() -> None:
+    assert callable(getattr(rocksdb.Store, "_db_for_partition", None))
+    assert "_key_index" in inspect.getsource(rocksdb.Store.__init__)
+    assert callable(getattr(rocksdb.Store, "set_persisted_offset", None))
+    assert "self.data" in inspect.getsource(memory.Store.__post_init__)
+
+
+def test_producer_batch_api() -> None:
+    builder = BatchBuilder(16_384, 0)
+    assert builder.append(key=b"k", value=b"v", timestamp=None, headers=[]) is not None
+    builder.close()
+    assert builder.append(key=b"k", value=b"v", timestamp=None, headers=[]) is None
+    assert callable(getattr(faust_aiokafka.Producer, "_ensure_producer", None))
