@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import signal
 from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry
 
 from agents.batching import BatchRouter, install
+from agents.brokerwatch import BrokerWatch, RepeatFilter
 from agents.clocks import ClockService, add_clock_agent
 from agents.compliance import add_compliance_agent
 from agents.metrics import MonitorMetrics, exposition
@@ -30,7 +30,7 @@ from agents.settings import Settings
 from sla.engine import Engine
 from sla.policy import Policies
 
-__all__ = ["Monitor", "add_monitor", "create_app"]
+__all__ = ["Monitor", "add_monitor", "create_app", "create_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class Monitor:
                                                     self.metrics, before_first=self.history_loaded)
         self.compliance = add_compliance_agent(app, settings, self.engine, self.metrics)
         self.watcher = PolicyWatcher(settings.policies, self.engine, self._loaded)
+        self.broker = BrokerWatch(settings.broker_unreachable_after)
 
     async def load_history(self) -> None:
         """Learn every stored policy version (Kafka I/O off the event loop), then store ours."""
@@ -124,9 +125,18 @@ class Monitor:
 
     @property
     def ready(self) -> bool:
+        return self.not_ready_reason is None
+
+    @property
+    def not_ready_reason(self) -> str | None:
+        """Why the worker should not get traffic or count as up, or None when it is ready."""
         app = self.app
         recovery = app.tables.recovery  # type: ignore[attr-defined]
-        return recovery.completed.is_set() and not app.rebalancing and not app.in_recovery
+        if not recovery.completed.is_set() or app.in_recovery:
+            return "recovering table state"
+        if app.rebalancing:
+            return "rebalancing partitions"
+        return self.broker.problem
 
     async def report_lag(self) -> None:
         """Consumer lag of the events topic, per owned partition."""
@@ -174,9 +184,21 @@ def _add_tasks(app: faust.App, monitor: Monitor) -> None:
     async def policy_history() -> None:
         await monitor.load_history()
 
-    @app.task
-    async def hangup_reloads() -> None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, monitor.watcher.reload)
+    # SIGHUP reloads too: `slamon worker` relays it from its start (agents.cli.worker).
+
+    probe_every = min(5.0, monitor.settings.broker_unreachable_after / 3)
+
+    @app.timer(probe_every, name="slamon.broker-watch")
+    async def watch_broker() -> None:
+        await monitor.broker.probe(lambda: broker_metadata(app), timeout=probe_every)
+
+
+async def broker_metadata(app: faust.App) -> object:
+    """One metadata request to the cluster through the worker's own producer client (its
+    connections and credentials). Faust's aiokafka driver keeps that client private; a unit
+    test pins the path, so an upgrade that moves it fails there, not in production."""
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+    return await producer.client.fetch_all_metadata()
 
 
 def _add_web(app: faust.App, monitor: Monitor) -> None:
@@ -192,6 +214,28 @@ def _add_web(app: faust.App, monitor: Monitor) -> None:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        ready = monitor.ready
-        return web.json({"ready": ready, "policy_version": monitor.engine.policies.version},
-                        status=200 if ready else 503)
+        reason = monitor.not_ready_reason
+        body: dict[str, object] = {"ready": reason is None,
+                                   "policy_version": monitor.engine.policies.version}
+        if reason is not None:
+            body["reason"] = reason
+        return web.json(body, status=200 if reason is None else 503)
+
+
+class _Worker(faust.Worker):
+    """Faust's worker, with Kafka client log floods held back (agents.brokerwatch)."""
+
+    repeats = RepeatFilter()
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        self.repeats.install(logger.handlers)
+
+
+def create_worker(app: faust.App, loglevel: str) -> faust.Worker:
+    """The Faust worker that runs `app` (`slamon worker` runs it until SIGINT/SIGTERM)."""
+    worker = _Worker(app, loglevel=loglevel)
+    # Faust's terminal spinner sets the root logger to DEBUG at level warning and above, so
+    # every library debug call builds a record: a service has no use for it.
+    worker.spinner = None
+    return worker

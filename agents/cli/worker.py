@@ -2,15 +2,25 @@
 
 Settings come from `--config` (default config/slamon.yaml) and `SLAMON_*` variables.
 The worker runs until SIGINT or SIGTERM, then shuts down cleanly (offsets committed,
-tables flushed). Faust is imported only when the command runs.
+tables flushed). SIGHUP reloads the policy file, from the moment the command starts: one
+that arrives before the worker is built is remembered and served once it is (it would
+otherwise end the process). Faust is imported only when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from agents.settings import add_config_argument, settings_from_args
+
+if TYPE_CHECKING:
+    import asyncio
 
 HELP = "run the monitor: consume service events from Kafka and keep SLA clocks"
 
@@ -25,11 +35,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    import faust
+class HangupRelay:
+    """SIGHUP's handler from the command's first line: counts hangups until `connect`
+    names what to do with them, then does it for each (and once for those counted)."""
 
-    from agents.app import create_app
+    def __init__(self) -> None:
+        self.pending = 0
+        self.target: Callable[[], None] | None = None
+        signal.signal(signal.SIGHUP, self._on_hangup)
+
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        if self.target is None:
+            self.pending += 1
+        else:
+            self.target()
+
+    def connect(self, target: Callable[[], None]) -> None:
+        self.target = target  # from here on the handler calls it; `pending` no longer moves
+        if self.pending:
+            self.pending = 0
+            target()
+
+
+def run(args: argparse.Namespace) -> int:
+    hangups = HangupRelay()  # as early as possible: the default action of SIGHUP is to exit
+    settings = settings_from_args(args)
+
+    from agents.app import create_app, create_worker
     from agents.topiccheck import startup_problems
     from sla.errors import PolicyError
 
@@ -47,12 +79,21 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"slamon worker: cannot read policies: {exc}", file=sys.stderr)
         return 2
-    worker = faust.Worker(app, loglevel=args.loglevel or settings.log_level)
-    # Faust's terminal spinner sets the root logger to DEBUG at level warning and above, so
-    # every library debug call builds a record: a service has no use for it.
-    worker.spinner = None
+    worker = create_worker(app, args.loglevel or settings.log_level)
+    hangups.connect(_reload_on(worker.loop, app.slamon.watcher.reload))  # type: ignore[attr-defined]
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     return 0
+
+
+def _reload_on(loop: asyncio.AbstractEventLoop, reload: Callable[[], object],
+               ) -> Callable[[], None]:
+    """Run `reload` on the worker's event loop (a signal handler must not do the work)."""
+
+    def schedule() -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: the worker is stopping
+            loop.call_soon_threadsafe(reload)
+
+    return schedule
