@@ -22,6 +22,7 @@ from agents.batching import BatchRouter, install
 from agents.brokerwatch import BrokerWatch, RepeatFilter
 from agents.clocks import ClockService, add_clock_agent
 from agents.compliance import add_compliance_agent
+from agents.kafkaclients import faust_credentials
 from agents.metrics import MonitorMetrics, exposition
 from agents.policyfile import PolicyWatcher, read_policy_file
 from agents.policyhistory import PolicyHistory
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=faust_credentials(settings),  # SASL and/or TLS, or None
         broker_client_id=settings.app_id,
         store=settings.store,
         datadir=str(settings.data_dir),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from agents.kafkaclients import client_options
 from agents.policyfile import parse_policies
 from agents.settings import Settings
 from sla.errors import PolicyError
@@ -63,7 +64,7 @@ class PolicyHistory:
         from kafka.errors import KafkaError
 
         try:
-            consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
+            consumer = KafkaConsumer(**client_options(self.settings),
                                      enable_auto_commit=False, consumer_timeout_ms=2000)
         except KafkaError as error:
             logger.warning("cannot read %s (%s): older policy versions unknown", self.topic, error)
@@ -101,9 +102,9 @@ class PolicyHistory:
         from kafka.admin import KafkaAdminClient, NewTopic
         from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-        servers = self.settings.bootstrap_servers
+        options = client_options(self.settings)
         try:
-            admin = KafkaAdminClient(bootstrap_servers=servers)
+            admin = KafkaAdminClient(**options)
             try:
                 admin.create_topics([NewTopic(self.topic, 1, self.settings.replication_factor,
                                               topic_configs={"cleanup.policy": "compact"})])
@@ -111,7 +112,7 @@ class PolicyHistory:
                 pass
             finally:
                 admin.close()
-            producer = KafkaProducer(bootstrap_servers=servers, acks="all")
+            producer = KafkaProducer(**options, acks="all")
             producer.send(self.topic, key=str(policies.version).encode(), value=text.encode())
             producer.flush(timeout=30)
             producer.close()

@@ -57,8 +57,9 @@ def startup_problems(settings: Settings) -> list[str]:
 def _admin(settings: Settings) -> KafkaAdminClient:
     from kafka.admin import KafkaAdminClient
 
-    return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
-                            request_timeout_ms=15_000)
+    from agents.kafkaclients import client_options
+
+    return KafkaAdminClient(**client_options(settings), request_timeout_ms=15_000)
 
 
 def partition_problems(admin: KafkaAdminClient, settings: Settings) -> list[str]:

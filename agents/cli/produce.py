@@ -39,15 +39,17 @@ def run(args: argparse.Namespace) -> int:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    from agents.kafkaclients import check_access, client_options
+
     topic = args.topic or settings.topics.events
     try:
         source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
     except OSError as exc:
         print(f"slamon produce: {exc}", file=sys.stderr)
         return 2
+    check_access(settings)  # says why Kafka refuses us, at once (KafkaAccessError)
     try:
-        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
-                                 linger_ms=5)
+        producer = KafkaProducer(**client_options(settings), acks="all", linger_ms=5)
     except KafkaError as exc:
         print(f"slamon produce: cannot reach {settings.broker}: {exc}", file=sys.stderr)
         return 1

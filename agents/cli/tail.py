@@ -31,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
     import orjson
     from kafka import KafkaConsumer, TopicPartition
 
+    from agents.kafkaclients import check_access, client_options
+
     topic = settings.topics.named(args.topic)
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
-                             enable_auto_commit=False)
+    check_access(settings)  # says why Kafka refuses us, at once (KafkaAccessError)
+    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False)
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:
         print(f"slamon tail: no topic {topic!r} on {settings.broker}", file=sys.stderr)

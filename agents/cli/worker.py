@@ -62,9 +62,18 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
 
     from agents.app import create_app, create_worker
+    from agents.kafkaclients import KafkaAccessError, check_access
     from agents.topiccheck import startup_problems
     from sla.errors import PolicyError
 
+    try:
+        check_access(settings)
+    except KafkaAccessError as exc:
+        if exc.refused:  # wrong credentials, certificate or protocol: retrying cannot help
+            print(f"slamon worker: refusing to start: {exc}", file=sys.stderr)
+            return 2
+        print(f"slamon worker: {exc}; starting anyway, the worker waits for it",
+              file=sys.stderr)
     problems = startup_problems(settings)
     if problems:
         print("slamon worker: " + "\n  ".join(["refusing to start:", *problems]), file=sys.stderr)

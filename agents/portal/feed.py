@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from agents.kafkaclients import client_options
 from agents.portal.view import PortalView
 from agents.settings import Settings
 
@@ -43,7 +44,7 @@ async def _follow_once(view: PortalView, settings: Settings, topics: Sequence[st
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None,
+        **client_options(settings), group_id=None,
         client_id=f"{settings.app_id}-portal", enable_auto_commit=False,
         auto_offset_reset="earliest")
     await consumer.start()
