@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -99,8 +100,10 @@ def worker_env(bootstrap: str, tmp: Path, port: int, policies: Path, **overrides
     return env | overrides
 
 
-def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]],
+            **client: Any) -> int:
+    """Send `messages`; `client`: more producer options (security: kafkaclients)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client)
     count = 0
     for key, value in messages:
         producer.send(topic, key=key, value=value)
@@ -122,9 +125,11 @@ class Reader:
     topics: list[str]
     records: list[dict] = field(default_factory=list)
     messages: list = field(default_factory=list)
+    client: dict[str, Any] = field(default_factory=dict)  # more consumer options (security)
 
     def __post_init__(self) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                      **self.client)
         partitions = []
         for topic in self.topics:
             found = None
