@@ -47,7 +47,8 @@ class BrokerWatch:
         self.last_answer = now
 
     def failed(self, error: BaseException) -> None:
-        self.last_error = f"{type(error).__name__}: {error}".rstrip(": ")
+        name, text = type(error).__name__, str(error)
+        self.last_error = text if text.startswith(name) else f"{name}: {text}".rstrip(": ")
         if self.failing_since is None:
             self.failing_since = self.clock()
             logger.warning("broker did not answer (%s); /readyz turns 503 after %g s of this",

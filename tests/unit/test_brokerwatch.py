@@ -60,6 +60,10 @@ def test_a_probe_that_fails_hangs_or_answers() -> None:
     assert watch.last_error == "OSError: Unable to bootstrap"
     assert asyncio.run(watch.probe(hung, timeout=0.05)) is False
     assert watch.last_error == "TimeoutError: no answer in 0.05 s"
+    watch.failed(RuntimeError("RuntimeError: said twice"))  # aiokafka's errors name themselves
+    assert watch.last_error == "RuntimeError: said twice"
+    assert asyncio.run(watch.probe(hung, timeout=0.05)) is False
+    assert watch.last_error == "TimeoutError: no answer in 0.05 s"
     clock.now += 6.0
     assert watch.problem is not None
     assert asyncio.run(watch.probe(answers, timeout=1.0)) is True
