@@ -30,6 +30,8 @@ __all__ = [
     "MESSAGE_HEADER",
     "SOURCE_HEADER",
     "REKEYED_HEADER",
+    "TRUNCATED_HEADER",
+    "DLQ_MAX_VALUE_BYTES",
     "record_output",
     "feeds_compliance",
     "compliance_input",
@@ -43,6 +45,12 @@ __all__ = [
 REASON_HEADER = "slamon-reason"
 MESSAGE_HEADER = "slamon-message"
 SOURCE_HEADER = "slamon-source"
+# On a dead letter whose value was cut to DLQ_MAX_VALUE_BYTES: the original size in bytes.
+TRUNCATED_HEADER = "slamon-truncated-from"
+# A dead letter must fit the smallest default message limit (1 MB) with its headers: the
+# broker accepts an event of up to that size, so its copy is cut, never refused.
+DLQ_MAX_VALUE_BYTES = 256 * 1024
+DLQ_MAX_MESSAGE_CHARS = 1000
 # On an event sent back to the events topic under its ticket: the key it arrived with.
 REKEYED_HEADER = "slamon-rekeyed-from"
 
@@ -85,12 +93,19 @@ def compliance_input(topics: TopicCatalogue, record: dict, watermark: int | None
 
 def dead_letter(topics: TopicCatalogue, key: bytes | None, value: bytes, reason: str,
                 message: str, partition: int, offset: int | None) -> Output:
-    """Rejected input on the dead-letter topic: `value` as received, the reason in headers."""
+    """Rejected input on the dead-letter topic: `value` as received, the reason in headers.
+
+    A value too large for the topic keeps its first DLQ_MAX_VALUE_BYTES, with the original
+    size in a header; the source header says where the whole message is.
+    """
     headers = [
         (REASON_HEADER, reason.encode()),
-        (MESSAGE_HEADER, message.encode()),
+        (MESSAGE_HEADER, message[:DLQ_MAX_MESSAGE_CHARS].encode()),
         (SOURCE_HEADER, f"{topics.events}:{partition}:{offset}".encode()),
     ]
+    if len(value) > DLQ_MAX_VALUE_BYTES:
+        headers.append((TRUNCATED_HEADER, str(len(value)).encode()))
+        value = value[:DLQ_MAX_VALUE_BYTES]
     return Output(topics.dlq, key, value, headers)
 
 

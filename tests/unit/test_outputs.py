@@ -8,6 +8,7 @@ import orjson
 
 from agents.cli.tail import _render
 from streams.outputs import (
+    DLQ_MAX_VALUE_BYTES,
     compliance_input,
     dead_letter,
     feeds_compliance,
@@ -51,6 +52,18 @@ def test_a_dead_letter_keeps_the_bytes_and_says_why_in_headers() -> None:
                               ("slamon-source", b"x.events:3:42")]
     assert read_dead_letter(output.headers) == {
         "reason": "not_json", "message": "not JSON: oops", "source": "x.events:3:42"}
+
+
+def test_a_dead_letter_too_large_for_the_topic_is_cut_and_says_its_size() -> None:
+    huge = b"x" * 1_000_000  # accepted by the broker's default limit as an event
+    output = dead_letter(TOPICS, b"T1", huge, "too_large", "m" * 5000, 2, 9)
+    headers = dict(output.headers or [])
+    assert output.value == huge[:DLQ_MAX_VALUE_BYTES]
+    assert headers["slamon-truncated-from"] == b"1000000"
+    assert len(headers["slamon-message"]) == 1000
+    assert headers["slamon-source"] == f"{TOPICS.events}:2:9".encode()
+    small = dead_letter(TOPICS, b"T1", b"x" * DLQ_MAX_VALUE_BYTES, "too_large", "m", 2, 9)
+    assert "slamon-truncated-from" not in dict(small.headers or [])
 
 
 def test_other_messages_are_not_dead_letters() -> None:
