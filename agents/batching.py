@@ -18,8 +18,9 @@ fails loudly when an upgrade changes them): `Consumer._drain_messages`,
 `_wait_next_records`, `flow_active`, `perform_seek`, `_buffered_partitions`,
 `_read_offset`, `_committed_offset`, `_acked`, `_acked_index`, `_n_acked`, `_add_gap`,
 `_commit_every`, `_unacked_messages`, `_waiting_for_ack`, `faust.types.tuples.ack_lock`,
-`app.consumer_generation_id`, `app.monitor.stream_inbound_time`, and the aiokafka
-transport's `Consumer` class attribute.
+`app.consumer_generation_id`, `app.monitor.stream_inbound_time`, the aiokafka
+transport's `Consumer` class attribute, and aiokafka's per-partition fetch state
+(`highwater`, `timestamp`) reached as Faust's `verify_event_path` reaches it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from time import monotonic
 from typing import Any, Protocol
 
 import faust
+from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from faust.types.tuples import ack_lock
@@ -78,6 +80,23 @@ class BatchRouter:
     def position(self, tp: TP) -> int | None:
         return self.positions.get(tp)
 
+    def fetched(self, tp: TP) -> tuple[int, int] | None:
+        """(highwater, when) of the last fetch response for `tp`: the log's end as of then."""
+        return None if self.consumer is None else self.consumer.fetch_state(tp)
+
+    async def caught_up(self, tp: TP, as_of: int, position: int | None = None) -> bool:
+        """True when `tp` is handled up to the end its log had at `as_of` (epoch ms) or later.
+
+        The end comes from a fetch response processed at `as_of` or later; `position` is
+        the next offset to handle (by default, what `consumed` says).
+        """
+        fetched = self.fetched(tp)
+        if fetched is None or fetched[1] < as_of:
+            return False
+        if position is None:
+            position = await self.consumed(tp)
+        return position is not None and position >= fetched[0]
+
     async def consumed(self, tp: TP) -> int | None:
         """The next offset of `tp` not yet handled, stepping over transaction markers.
 
@@ -112,6 +131,22 @@ class BatchConsumer(faust_aiokafka.Consumer):
     @property
     def router(self) -> BatchRouter | None:
         return getattr(self.app, "slamon_router", None)
+
+    def fetch_state(self, tp: TP) -> tuple[int, int] | None:
+        """(highwater, epoch ms) from aiokafka's last fetch response for `tp`, if any.
+
+        Read from the consumer thread's subscription state, as Faust's own
+        `verify_event_path` does: two ints, written together by the fetcher.
+        """
+        try:
+            consumer = self._thread._ensure_consumer()
+            assignment = consumer._fetcher._subscriptions.subscription.assignment
+            state = assignment.state_value(TopicPartition(tp.topic, tp.partition))
+        except Exception:  # not started, not subscribed, not assigned
+            return None
+        if state is None or state.highwater is None or state.timestamp is None:
+            return None
+        return state.highwater, state.timestamp
 
     async def perform_seek(self) -> None:
         await super().perform_seek()

@@ -7,12 +7,14 @@ and acknowledged by Kafka before the ticket states that record them are written
 (agents/processor.py): a crash in between re-sends them, it never loses them.
 
 Deadlines fire only from ticks, and a tick fires only what a partition can know is
-due. The tick task reads the end offset of events-p at an instant `at` and sends
-`{"end", "at"}` to ticks-p when p has something due; the tick fires the deadlines due
-by `at` once events-p has been handled up to `end`, that is once every event that was
-on the topic at `at` has been applied. A worker catching up on a backlog (after a
-restart, an outage, a rebalance) therefore never fires a deadline that an event still
-queued would have stopped: the tick waits until the backlog is applied.
+due. The tick task sends `{"at": T}` to ticks-p when p has something due by T. The
+broker answers the fetch that brings the tick after the tick was appended (after T),
+and the same fetch (or a later one) reports the end of events-p: once events-p is
+handled up to that end, every event that was on the topic at T has been applied, and
+the deadlines due by T fire. A worker catching up on a backlog (after a restart, an
+outage, a rebalance) therefore never fires a deadline that an event still queued would
+have stopped: the tick waits until the backlog is applied. (With the two partitions on
+different brokers the ends compare within a network delay.)
 
 Events held for a ticket not yet opened are judged against the wall clock while the
 partition is live, and against its event time while it catches up, as replay would.
@@ -45,21 +47,21 @@ TICK_RETRY_MS = 5_000  # a tick not fired by then is sent again
 
 
 class Tick(NamedTuple):
-    """Fire what is due by `at` once events are handled up to offset `end`."""
+    """Fire what is due by `at` once events are handled up to their end as of `as_of`."""
 
-    end: int
     at: int
+    as_of: int  # when the fetch that brought the tick was processed (>= at)
 
-    @classmethod
-    def parse(cls, value: bytes | None) -> Tick | None:
+    @staticmethod
+    def parse_at(value: bytes | None) -> int | None:
         try:
-            body = orjson.loads(value or b"")
-            return cls(int(body["end"]), int(body["at"]))
+            return int(orjson.loads(value or b"")["at"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None  # a tick of an older release: the tick task sends a new one
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps({"end": self.end, "at": self.at})
+    @staticmethod
+    def encode(at: int) -> bytes:
+        return orjson.dumps({"at": at})
 
 
 class ClockService:
@@ -75,7 +77,8 @@ class ClockService:
         self.tick_interval = settings.tick_interval
         self.partitions = partitions = settings.partitions
         self.table = raw_table(app, "slamon-clocks", partitions)
-        self.processor = ClockProcessor(engine, self.table, self.catalogue, observer)
+        self.processor = ClockProcessor(engine, self.table, self.catalogue, observer,
+                                        max_future_ms=round(settings.max_future * 1000))
         self.source = raw_topic(app, self.catalogue.events, self.catalogue.ticks,
                                 partitions=partitions)
         self.topics = {
@@ -119,29 +122,30 @@ class ClockService:
     async def handle_events(self, tp: TP, records: Sequence[KafkaRecord]) -> None:
         await self._prepare()
         partition = tp.partition
-        live = records[-1].offset + 1 >= self.app.consumer.highwater(tp)
+        position = records[-1].offset + 1
+        live = position >= self.app.consumer.highwater(tp)
         batch = self.processor.apply_events(
             partition, ((r.key, r.value, r.offset) for r in records),
             now=wall_ms() if live else None)
         tick = self.pending_ticks.get(partition)
-        if tick is not None and records[-1].offset + 1 >= tick.end:
+        if tick is not None and await self.router.caught_up(tp, tick.as_of, position):
             self.processor.fire_due(partition, tick.at, batch)
         await self._complete(batch)
-        self._maybe_wake(partition)
 
     async def handle_ticks(self, tp: TP, records: Sequence[KafkaRecord]) -> None:
         await self._prepare()
         partition = tp.partition
+        fetched = self.router.fetched(tp)
+        received = fetched[1] if fetched is not None else wall_ms()
         for record in records:
-            tick = Tick.parse(record.value)
+            at = Tick.parse_at(record.value)
             latest = self.pending_ticks.get(partition)
-            if tick is not None and (latest is None or tick.at > latest.at):
-                self.pending_ticks[partition] = tick
+            if at is not None and (latest is None or at > latest.at):
+                self.pending_ticks[partition] = Tick(at, max(at, received))
         tick = self.pending_ticks.get(partition)
         if tick is None:
             return
-        position = await self.router.consumed(TP(self.catalogue.events, partition))
-        if position is None or position < tick.end:
+        if not await self.router.caught_up(TP(self.catalogue.events, partition), tick.as_of):
             return  # events-p still has a backlog: its next batch fires the tick
         await self._complete(self.processor.fire_due(partition, tick.at))
 
@@ -166,6 +170,7 @@ class ClockService:
         if tick is not None and batch.fired_upto is not None and tick.at <= batch.fired_upto:
             del self.pending_ticks[partition]
             self.ticks_in_flight.pop(partition, None)
+        self._maybe_wake(partition)  # the tick task sleeps while a tick is in flight
 
     def _maybe_wake(self, partition: int) -> None:
         due = self.processor.index.next_due(partition)
@@ -218,14 +223,12 @@ class ClockService:
         return sleep_ms / 1000
 
     async def _send_ticks(self, partitions: list[int]) -> None:
-        at = wall_ms()  # before the end offsets are read: whatever was on the topic at `at`
-        events = self.catalogue.events
-        ends = await self.app.consumer.highwaters(*(TP(events, p) for p in partitions))
+        at = wall_ms()
         ticks = self.catalogue.ticks
-        for tp, end in ends.items():
-            self.ticks_in_flight[tp.partition] = at
-            for delivery in await self.sender.send([Record(ticks, None, Tick(end, at).to_bytes())],
-                                                   partition=tp.partition):
+        for partition in partitions:
+            self.ticks_in_flight[partition] = at
+            for delivery in await self.sender.send([Record(ticks, None, Tick.encode(at))],
+                                                   partition=partition):
                 delivery.add_done_callback(_log_failure)
 
 
