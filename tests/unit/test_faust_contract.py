@@ -96,3 +96,13 @@ def test_producer_batch_api() -> None:
     builder.close()
     assert builder.append(key=b"k", value=b"v", timestamp=None, headers=[]) is None
     assert callable(getattr(faust_aiokafka.Producer, "_ensure_producer", None))
+
+
+def test_fetch_state_the_ticks_read() -> None:
+    from aiokafka.consumer.subscription_state import TopicPartitionState
+
+    source = inspect.getsource(TopicPartitionState.__init__)
+    assert "self.highwater" in source and "self.timestamp" in source
+    assert callable(getattr(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", None))
+    fetcher = inspect.getsource(__import__("aiokafka.consumer.fetcher", fromlist=["x"]))
+    assert "tp_state.highwater = highwater" in fetcher and "tp_state.timestamp = now_ms" in fetcher
