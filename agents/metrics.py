@@ -247,14 +247,14 @@ class MonitorMetrics:
         self._child(self.compliance, labels).set(float(ratio))
 
     # -- input and consumer --------------------------------------------------------------------
-    def observe_event(self, event_type: str, at: float | None = None) -> None:
-        """Count an applied event; `at` (epoch s, default now) becomes the last-event time."""
-        self._child(self.events, (event_type,)).inc()
+    def observe_event(self, event_type: str, at: float | None = None, count: int = 1) -> None:
+        """Count `count` applied events; `at` (epoch s, default now) becomes the last-event time."""
+        self._child(self.events, (event_type,)).inc(count)
         self.last_event.set(time.time() if at is None else at)
 
-    def observe_reject(self, reason: str) -> None:
+    def observe_reject(self, reason: str, count: int = 1) -> None:
         """Count rejected input by its reason code (one of `sla.errors.REASONS`)."""
-        self._child(self.rejected, (reason,)).inc()
+        self._child(self.rejected, (reason,)).inc(count)
 
     def set_open_clocks(self, metric: str, state: str, n: int) -> None:
         """The number of open clocks of `metric` in `state` (running or paused) on this worker."""
