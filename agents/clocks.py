@@ -184,6 +184,7 @@ class ClockService:
                       if tp.topic == events)
 
     def on_partitions_assigned(self) -> None:
+        self.processor.forget()
         self.index_stale = True
         self.declared = False
         self.pending_ticks.clear()

@@ -12,6 +12,10 @@ them. A batch abandoned before `commit` leaves no trace.
 Bad input becomes a dead-letter output with the original bytes and the reason; a failure
 inside the engine costs that one event (`internal_error`). Nothing here raises on input.
 
+Committed ticket states stay decoded in a bounded cache, so a hot ticket is not decoded
+from bytes on every batch; a batch that is abandoned, or a ticket whose event failed,
+drops its tickets from it, and so does a rebalance (`forget`).
+
 Table values are `StoredTicket`s, `[partition, next_due, open clocks, state]` as JSON, so
 the deadline index and the open-clock counts can be rebuilt after a rebalance without
 decoding every clock.
@@ -51,6 +55,7 @@ __all__ = ["Batch", "ClockObserver", "ClockProcessor", "StoredTicket", "TicketSt
 logger = logging.getLogger(__name__)
 
 OpenClocks = list[tuple[str, str]]  # (metric, running|paused) of each open clock
+STATE_CACHE_SIZE = 200_000  # decoded ticket states kept (a few KiB each)
 
 
 def wall_ms() -> int:
@@ -61,8 +66,9 @@ class ClockObserver(Protocol):
     """What the processor reports to (agents.metrics.MonitorMetrics)."""
 
     def observe(self, rec: Record) -> None: ...
-    def observe_event(self, event_type: str, at: float | None = None) -> None: ...
-    def observe_reject(self, reason: str) -> None: ...
+    def observe_event(self, event_type: str, at: float | None = None, count: int = 1,
+                      ) -> None: ...
+    def observe_reject(self, reason: str, count: int = 1) -> None: ...
     def set_open_clocks(self, metric: str, state: str, n: int) -> None: ...
 
 
@@ -142,6 +148,8 @@ class ClockProcessor:
         # partition -> largest event time applied: the compliance agent closes windows by it
         self.watermarks: dict[int, int] = {}
         self.open_clocks: Counter[tuple[str, str]] = Counter()  # (metric, state) -> count
+        self.cache: dict[bytes, TicketState] = {}  # committed states, oldest first
+        self.cache_size = STATE_CACHE_SIZE
 
     # -- one message at a time (tests, tools) -----------------------------------------
     def handle_event(self, partition: int, key: bytes | None, value: bytes | None,
@@ -199,6 +207,7 @@ class ClockProcessor:
             logger.exception("event %s of ticket %s at %s:%s could not be applied",
                              event.event_id, event.ticket_id, partition, offset)
             batch.states.pop(ticket_key, None)  # reloaded from the table if seen again
+            self.cache.pop(ticket_key, None)
             self._dead_letter(batch, key, raw, "internal_error",
                               f"{type(error).__name__}: {error}", offset)
             return
@@ -220,6 +229,7 @@ class ClockProcessor:
             except Exception:  # one ticket's bug must not stop the others' deadlines
                 logger.exception("deadlines of ticket %s could not be fired", ticket_id)
                 batch.states.pop(ticket_key, None)
+                self.cache.pop(ticket_key, None)
                 continue
             self._outputs(batch, records, None, b"")
         return batch
@@ -228,6 +238,12 @@ class ClockProcessor:
         """Put back what `fire_due` took from the index (the batch will be done again)."""
         for ticket_id, due in batch.due:
             self.index.schedule(batch.partition, ticket_id, due)
+        for ticket_key in batch.states:
+            self.cache.pop(ticket_key, None)  # the batch may have changed them in place
+
+    def forget(self) -> None:
+        """Drop the decoded states (partitions moved: the table is the truth again)."""
+        self.cache.clear()
 
     def commit(self, batch: Batch) -> dict[bytes, bytes | None]:
         """The table writes of `batch`; index, open-clock counts and metrics take it in."""
@@ -245,18 +261,18 @@ class ClockProcessor:
             if self.engine.is_empty(state):
                 changes[ticket_key] = None
                 self.index.schedule(partition, state.ticket_id, None)
+                self.cache.pop(ticket_key, None)
                 continue
             due = self.engine.next_due(state)
             changes[ticket_key] = StoredTicket(partition, due, after, state.to_wire()).to_bytes()
             self.index.schedule(partition, state.ticket_id, due)
+            self._remember(ticket_key, state)
         observer = self.observer
         if observer is not None:
             for event_type, count in batch.event_types.items():
-                for _ in range(count):
-                    observer.observe_event(event_type)
+                observer.observe_event(event_type, count=count)
             for reason, count in batch.rejects.items():
-                for _ in range(count):
-                    observer.observe_reject(reason)
+                observer.observe_reject(reason, count=count)
             for record in batch.records:
                 observer.observe(record)
             self._report_open(changed_counts)
@@ -280,6 +296,11 @@ class ClockProcessor:
         state = batch.states.get(ticket_key)
         if state is not None:
             return state
+        state = self.cache.get(ticket_key)
+        if state is not None:
+            batch.states[ticket_key] = state
+            batch.opened[ticket_key] = _open_clocks(state)
+            return state
         value = self.store.read(batch.partition, ticket_key)
         if value is None:
             if not create:
@@ -290,6 +311,13 @@ class ClockProcessor:
         batch.states[ticket_key] = state
         batch.opened[ticket_key] = _open_clocks(state)
         return state
+
+    def _remember(self, ticket_key: bytes, state: TicketState) -> None:
+        cache = self.cache
+        cache.pop(ticket_key, None)  # re-inserted: the most recent last
+        cache[ticket_key] = state
+        if len(cache) > self.cache_size:
+            del cache[next(iter(cache))]
 
     def _report_open(self, changed: set[tuple[str, str]] | None) -> None:
         if self.observer is None:

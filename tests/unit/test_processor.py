@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from agents.deadlines import DeadlineIndex
-from agents.processor import ClockProcessor
+from agents.processor import ClockProcessor, StoredTicket
 from sla.engine import Engine
 from streams.topics import TopicCatalogue
 from tests.unit.enginekit import StubPolicies, ev, ms
@@ -146,3 +146,49 @@ def test_an_engine_failure_costs_one_event_not_the_worker(monkeypatch):
     assert dict(output.headers)["slamon-reason"] == b"internal_error"
     monkeypatch.undo()
     assert send(processor, ev("opened", "00:00", ticket="T2")) == []
+
+
+def test_a_batch_changes_nothing_until_it_is_committed():
+    processor, table, _ = make("00:00")
+    batch = processor.apply_events(0, [(b"T1", orjson.dumps(ev("opened", "00:00")), 1)])
+    assert table == {} and processor.index.next_due(0) is None
+    assert processor.open_clocks == {}
+    processor.store.write(0, processor.commit(batch))
+    assert StoredTicket.from_bytes(table[b"T1"]).due == ms("00:07:30")
+    assert processor.index.next_due(0) == ms("00:07:30")
+
+
+def test_an_abandoned_batch_is_done_again_with_the_same_outputs():
+    processor, table, clock = make("00:00")
+    send(processor, ev("opened", "00:00"))
+    clock.now = ms("00:16")
+    first = processor.fire_due(0, ms("00:16"))
+    processor.abandon(first)  # e.g. the broker did not acknowledge the outputs
+    again = processor.fire_due(0, ms("00:16"))
+    assert [o.value for o in again.outputs] == [o.value for o in first.outputs]
+    processor.store.write(0, processor.commit(again))
+    assert processor.fire_due(0, ms("00:16")).outputs == []
+
+
+def test_deadlines_fire_only_up_to_the_tick_instant():
+    processor, _, clock = make("00:00")
+    send(processor, ev("opened", "00:00"))
+    clock.now = ms("00:20")
+    batch = processor.fire_due(0, ms("00:08"))  # the tick knows the events up to 00:08
+    kinds = [orjson.loads(o.value)["kind"] for o in batch.outputs]
+    assert kinds == ["warning"]
+    processor.store.write(0, processor.commit(batch))
+    assert processor.index.next_due(0) == ms("00:11:15")
+
+
+def test_a_committed_state_is_reused_and_an_abandoned_one_is_not():
+    processor, _, _ = make("00:00")
+    send(processor, ev("opened", "00:00"))
+    cached = processor.cache[b"T1"]
+    batch = processor.apply_events(0, [(b"T1", orjson.dumps(ev("responded", "00:01")), 2)])
+    assert batch.states[b"T1"] is cached
+    processor.abandon(batch)
+    assert b"T1" not in processor.cache
+    outputs = send(processor, ev("responded", "00:01"))
+    assert [orjson.loads(o.value)["kind"] for o in outputs if o.topic == "sla.outcomes"] == [
+        "outcome"]
