@@ -3,10 +3,19 @@
 An event arrives as a plain mapping (the codec outside `sla/` decodes bytes);
 `parse_event` checks it against DESIGN.md's schema and raises `InvalidEvent`
 with a reason code (bounded, for metrics) and a message a person understands.
+
+Times are RFC 3339 with an offset (`2026-11-29T10:00:00Z`, `...T11:00:00.5+01:00`) or
+epoch milliseconds, nothing else: Python's ISO 8601 reader alone would also take a space
+for the `T`, an offset with seconds, week dates and basic format. An event stamped
+further ahead than the caller allows (`not_after`, the caller's clock plus max_future)
+is rejected as `future_ts`: it would move the event-time watermark and close compliance
+windows early. This module has no clock: the worker passes its wall clock, replay its
+--as-of.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, NamedTuple, overload
@@ -20,6 +29,11 @@ _EPOCH_DATE = date(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
 MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything earlier is epoch seconds by mistake
 MAX_TS_MS = 7_258_118_400_000  # 2200-01-01
+# RFC 3339 date-time (section 5.6): full-date "T" full-time, the offset required.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+_LOCAL_TIME = re.compile(  # the same without an offset, for a clearer message
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?", re.ASCII)
 
 
 class Event(NamedTuple):
@@ -51,8 +65,13 @@ def parse_ts(value: Any, field: str = "ts") -> int:
 
 
 def _text_ms(value: str, field: str) -> int:
+    if not _RFC3339.fullmatch(value):
+        if _LOCAL_TIME.fullmatch(value):
+            raise InvalidEvent("bad_timestamp", f"{field}: {value!r} has no UTC offset")
+        raise InvalidEvent("bad_timestamp", f"{field}: {value!r} is not an RFC 3339 time "
+                                            "(like 2026-11-29T10:00:00Z)")
     try:
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value.upper())
     except ValueError:
         raise InvalidEvent("bad_timestamp",
                            f"{field}: {value!r} is not an RFC 3339 time") from None
@@ -121,8 +140,13 @@ _REQUIRED = {
 }
 
 
-def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None) -> Event:
-    """Validate one decoded event; raise InvalidEvent (with its `code`) naming what is wrong."""
+def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None,
+                not_after: int | None = None) -> Event:
+    """Validate one decoded event; raise InvalidEvent (with its `code`) naming what is wrong.
+
+    `not_after` (epoch ms) is the latest `ts` accepted: the caller's clock plus the future
+    it tolerates; None accepts any time in range.
+    """
     if not isinstance(obj, dict):
         raise InvalidEvent("bad_type", f"expected a JSON object, got {type(obj).__name__}")
     event_id = _text(obj, "event_id", True)
@@ -131,6 +155,9 @@ def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None) 
     if "ts" not in obj:
         raise InvalidEvent("missing_field", "ts: missing")
     ts = parse_ts(obj["ts"])
+    if not_after is not None and ts > not_after:
+        raise InvalidEvent("future_ts", f"ts: {obj['ts']!r} is later than {format_ts(not_after)}, "
+                                        "the latest time accepted now (setting max_future)")
     if kind not in known_types:
         raise InvalidEvent("unknown_type", f"type: unknown event type {kind!r}")
     needs = _REQUIRED.get(kind, ())

@@ -37,7 +37,14 @@ def run(args: argparse.Namespace) -> int:
         print("slamon demo: --duration and --rate must be positive", file=sys.stderr)
         return 2
     from agents.devkit.demo import Demo, DemoOptions
+    from agents.kafkaclients import check_access, client_options
 
+    client = {}
+    if settings.security_protocol != "PLAINTEXT":
+        check_access(settings)  # a local broker is started only for plaintext settings
+        client = client_options(settings)
+        del client["bootstrap_servers"]
     options = DemoOptions(broker=settings.bootstrap_servers[0], duration=args.duration,
-                          rate=args.rate, web_port=args.web_port, seed=args.seed)
+                          rate=args.rate, web_port=args.web_port, seed=args.seed,
+                          client=client, config=args.config and args.config.resolve())
     return Demo(options).run()

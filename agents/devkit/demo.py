@@ -7,6 +7,9 @@ config/demo-policies.yaml, config/demo-portal.yaml, topics under a fresh prefix)
 thread that sends synthetic ticket events to `<prefix>events` as the wall clock reaches
 their stamps. The main thread reads the output topics and prints them (`Console`).
 SIGINT and SIGTERM end the run the same way as `duration` running out.
+
+With Kafka security settings the configured broker must answer (checked before), the
+demo's clients use `client` (servers aside) and the worker reads the same settings.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import threading
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +58,8 @@ class DemoOptions:
     rate: float = 30.0  # tickets opened per minute (after the backlog)
     web_port: int = 6066
     seed: int = 7
+    client: Mapping[str, Any] = field(default_factory=dict)  # security: kafkaclients
+    config: Path | None = None  # the settings file, for the worker too
 
 
 def _free_port() -> int:
@@ -120,7 +126,7 @@ class Demo:
             raise KeyboardInterrupt
 
     def _start_broker(self) -> None:
-        if localkafka.probe(self.bootstrap, timeout=5.0):
+        if localkafka.probe(self.bootstrap, timeout=5.0, options=self.options.client):
             print(f"broker   {self.bootstrap} (already running)", flush=True)
             return
         host, _, port = self.bootstrap.rpartition(":")
@@ -159,7 +165,9 @@ class Demo:
         log = open(self.work / "worker.log", "ab")  # noqa: SIM115 - the worker's, closed below
         with log:
             self.worker = subprocess.Popen(
-                [sys.executable, "-m", "agents.cli", "worker"], cwd=REPO_ROOT,
+                [sys.executable, "-m", "agents.cli", "worker",
+                 *(["--config", str(self.options.config)] if self.options.config else [])],
+                cwd=REPO_ROOT,
                 env=self._worker_env(), stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,  # Ctrl-C is ours to handle
                 preexec_fn=_parent_death_signal())
@@ -207,6 +215,7 @@ class Demo:
         from kafka import KafkaConsumer
 
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                 **self.options.client,
                                  client_id=f"{self.app_id}-console")
         try:
             _assign_all(consumer, [self.prefix + name for name in OUTPUTS], self.stop)
@@ -237,6 +246,7 @@ class Demo:
         from kafka import KafkaProducer
 
         producer = KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5,
+                                 **self.options.client,
                                  client_id=f"{self.app_id}-traffic")
         topic = self.prefix + "events"
         events = ticket_events(10**9, int(time.time() * 1000), self.options.rate * 60,

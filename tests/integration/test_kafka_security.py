@@ -209,3 +209,13 @@ def test_plain_with_a_client_certificate_and_an_encrypted_key(secure_broker, top
                      env=env)
     assert tailed.returncode == 0, tailed.stderr.decode()
     assert orjson.loads(tailed.stdout) == {"ticket_id": "T", "n": 1}
+
+
+def test_the_demo_uses_the_secure_settings_and_says_why_it_is_refused(secure_broker):
+    env = _env(**client_env(secure_broker)) | {"SLAMON_SASL_PASSWORD": WRONG_PASSWORD}
+    del env["SLAMON_SASL_PASSWORD_FILE"]
+    demo = _slamon("demo", "--duration", "5", env=env)
+    assert demo.returncode == 2
+    assert "refused the login of sasl_username 'slamon'" in demo.stderr.decode()
+    assert b"starting a local one" not in demo.stdout  # no plaintext broker instead
+    assert WRONG_PASSWORD.encode() not in demo.stdout + demo.stderr
