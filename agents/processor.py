@@ -136,8 +136,10 @@ class ClockProcessor:
 
     def __init__(self, engine: Engine, table: TicketStore | MutableMapping[bytes, bytes],
                  topics: TopicCatalogue, observer: ClockObserver | None = None,
-                 clock: Callable[[], int] = wall_ms) -> None:
+                 clock: Callable[[], int] = wall_ms, max_future_ms: int | None = None) -> None:
         self.engine = engine
+        # Events stamped later than the clock plus this are rejected (future_ts); None: never.
+        self.max_future_ms = max_future_ms
         self.store: TicketStore = (MappingStore(table) if isinstance(table, MutableMapping)
                                    else table)
         self.topics = topics
@@ -184,7 +186,9 @@ class ClockProcessor:
         partition = batch.partition
         raw = value or b""
         try:
-            event = parse_event(decode_event(raw), self.engine.known_types, ref=offset)
+            not_after = None if self.max_future_ms is None else self.clock() + self.max_future_ms
+            event = parse_event(decode_event(raw), self.engine.known_types, ref=offset,
+                                not_after=not_after)
         except InvalidEvent as error:
             self._dead_letter(batch, key, raw, error.code, error.message, offset)
             return

@@ -16,6 +16,8 @@ RejectReason = Literal[
     "not_json", "too_large",
     # the event schema (sla.events.parse_event)
     "missing_field", "bad_type", "bad_timestamp", "unknown_type",
+    # sla.events.parse_event given the caller's clock: stamped too far ahead (max_future)
+    "future_ts",
     # the engine (sla.engine): a valid event its ticket cannot take
     "never_opened", "already_opened", "before_opened", "ticket_closed", "no_target",
     # the worker (agents.processor): applying the event failed; the traceback is logged

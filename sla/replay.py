@@ -36,8 +36,12 @@ class DecodeError:
 class Replay:
     """Feed decoded events with `feed`; call `finish` at the end. Both return records in order."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, not_after: int | None = None) -> None:
+        """`not_after`: the latest event time taken (--as-of plus max_future); later events
+        are rejected as `future_ts`, as a live worker rejects them by its wall clock. None
+        (no --as-of): replay has no clock but the events' own, so nothing is in the future."""
         self.engine = engine
+        self.not_after = not_after
         policies = engine.policies
         self.compliance = Compliance(
             lambda service, customer, ratio: policies.terms(service, customer).credit_for(ratio),
@@ -63,7 +67,7 @@ class Replay:
         if isinstance(obj, DecodeError):
             return [self._rejected(line, obj.code, obj.message)]
         try:
-            event = parse_event(obj, self._known_types, ref=line)
+            event = parse_event(obj, self._known_types, ref=line, not_after=self.not_after)
         except InvalidEvent as error:
             return [self._rejected(line, getattr(error, "code", "invalid"), str(error), obj)]
         records: list[dict] = []

@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lateness", type=float, default=60.0,
                         help="seconds of event time to hold events of unopened tickets "
                              "and keep windows open (default 60)")
+    parser.add_argument("--max-future", type=float, default=300.0, metavar="SECONDS",
+                        help="with --as-of, reject events stamped more than this after it "
+                             "(future_ts), as a worker does by its clock (default 300); "
+                             "without --as-of replay has no clock and takes any time")
     parser.add_argument("--output", default="-", help="where to write records (default stdout)")
 
 
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         except InvalidEvent as error:
             print(f"slamon replay: {error}", file=sys.stderr)
             return 2
-    replay = Replay(Engine(policies, lateness_ms=round(args.lateness * 1000)))
+    not_after = None if as_of is None else as_of + round(args.max_future * 1000)
+    replay = Replay(Engine(policies, lateness_ms=round(args.lateness * 1000)), not_after)
     try:
         source = sys.stdin.buffer if args.events == "-" else open(args.events, "rb")  # noqa: SIM115
     except OSError as error:

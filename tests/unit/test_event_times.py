@@ -63,3 +63,39 @@ def test_parse_ts_takes_a_str_subclass_and_an_offset() -> None:
         pass
 
     assert parse_ts(Text("2026-10-19T15:45:12.5+02:00")) == parse_ts("2026-10-19T13:45:12.500Z")
+
+
+# -- RFC 3339 only (issue 9, defect 10) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("2026-11-29 10:00:00+00:00:00", "is not an RFC 3339 time"),  # the issue's example
+    ("2026-11-29T10:00:00+00:00:00", "is not an RFC 3339 time"),  # offset with seconds
+    ("2026-11-29 10:00:00Z", "is not an RFC 3339 time"),  # a space for the T
+    ("20261129T100000Z", "is not an RFC 3339 time"),  # ISO 8601 basic format
+    ("2026-W48-7T10:00:00Z", "is not an RFC 3339 time"),  # week date
+    ("2026-333T10:00:00Z", "is not an RFC 3339 time"),  # ordinal date
+    ("2026-11-29T10:00Z", "is not an RFC 3339 time"),  # no seconds
+    ("2026-11-29T10:00:00+0100", "is not an RFC 3339 time"),  # offset without a colon
+    ("2026-11-29", "is not an RFC 3339 time"),
+    ("2026-11-29T10:00:00", "has no UTC offset"),
+    ("2026-11-29 10:00:00.5", "has no UTC offset"),
+    ("2026-11-29T10:00:00Z ", "is not an RFC 3339 time"),
+    ("２０２６-11-29T10:00:00Z", "is not an RFC 3339 time"),  # non-ASCII digits
+])
+def test_only_rfc_3339_is_taken(value: str, message: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_ts(value)
+    assert caught.value.code == "bad_timestamp"
+    assert f"ts: {value!r} {message}" in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "same_as"), [
+    ("2026-11-29t10:00:00z", "2026-11-29T10:00:00Z"),  # RFC 3339 allows lower case
+    ("2026-11-29T11:30:00+01:30", "2026-11-29T10:00:00Z"),
+    ("2026-11-29T05:00:00.250-05:00", "2026-11-29T10:00:00.250Z"),
+    ("2026-11-29T10:00:00.123456789Z", "2026-11-29T10:00:00.123Z"),  # below ms: truncated
+    (1795946400000, "2026-11-29T10:00:00Z"),  # epoch milliseconds
+])
+def test_rfc_3339_forms_and_epoch_milliseconds_are_taken(value: object, same_as: str) -> None:
+    assert parse_ts(value) == parse_ts(same_as)

@@ -83,6 +83,7 @@ CRAFTED: list[bytes] = [
     _event("18", "E", "responded", "yesterday"),  # bad_timestamp
     _event("19", "E", "exploded", _at("00:25")),  # unknown_type
     _event("20", "C", "responded", 1796084760000),  # epoch milliseconds
+    _event("21", "C", "responded", "2030-01-01T00:00:00Z"),  # future_ts: past --as-of + 5 min
 ]
 AS_OF = "2026-12-02T06:00:00Z"
 
