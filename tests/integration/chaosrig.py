@@ -1,0 +1,150 @@
+"""The chaos kit's rig: one deployment under test and the result of a scenario.
+
+A `Rig` holds a policy file, the workers of one deployment (same app id and topic prefix,
+each with its own data dir and web port), the traffic and the outside reader; `finish`
+ends the traffic, waits until nothing more is due, reads everything and compares it with
+`slamon replay` (chaoscompare). A `Result` carries the counts, what the scenario measured
+and `problems`: every miss of issue 9's targets, in words.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from tests.integration.chaoscompare import Counts, compare, replay
+from tests.integration.chaoskit import ChaosWorker, OutsideReader, chaos_env, free_port
+from tests.integration.chaostraffic import Traffic, policy_text
+
+__all__ = ["OUTPUTS", "RESUME_LIMIT", "RESUME_WAIT", "Result", "Rig"]
+
+RESUME_LIMIT = 10.0  # issue 9: processing resumes within 10 s of a kill -9
+RESUME_WAIT = 75.0  # how long a scenario waits to measure a slower resume
+OUTPUTS = ("breaches", "warnings", "outcomes", "compliance", "events.dlq")
+
+
+@dataclass
+class Result:
+    name: str
+    counts: Counts | None = None
+    measured: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        counts = self.counts.line() if self.counts is not None else "(no comparison)"
+        measured = " ".join(f"{k}={v}" for k, v in self.measured.items())
+        verdict = "ok" if not self.problems else "PROBLEMS: " + "; ".join(self.problems)
+        return f"chaos {self.name}: {counts}\n  measured: {measured}\n  {verdict}"
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "counts": self.counts and self.counts.as_dict(),
+                "measured": self.measured, "problems": self.problems}
+
+
+class Rig:
+    """One deployment under test: policies, workers (same app id and prefix), traffic, reader."""
+
+    def __init__(self, bootstrap: str, work: Path, name: str, partitions: int = 2,
+                 rate: float = 10.0, wrong_key_share: float = 0.0, **env: str) -> None:
+        unique = uuid.uuid4().hex[:8]
+        self.bootstrap, self.work, self.name = bootstrap, work, name
+        self.app_id, self.prefix = f"chaos-{name}-{unique}", f"chaos.{name}.{unique}."
+        self.partitions = partitions
+        self.policies = work / "policies.yaml"
+        self.policies.write_text(policy_text(version=1))
+        self.truth_policies = work / "policies-v1.yaml"  # what replay judges by
+        self.truth_policies.write_text(policy_text(version=1))
+        self.env = env | {"SLAMON_PARTITIONS": str(partitions)}
+        self.workers: list[ChaosWorker] = []
+        self.traffic = Traffic(bootstrap, self.prefix + "events", partitions, rate=rate,
+                               tag=name[:3] + unique[:4], wrong_key_share=wrong_key_share)
+        self.reader: OutsideReader | None = None
+        self.result = Result(name)
+
+    @property
+    def dlq(self) -> str:
+        return self.prefix + "events.dlq"
+
+    def worker(self) -> ChaosWorker:
+        index = len(self.workers)
+        env = chaos_env(self.bootstrap, self.app_id, self.prefix, self.policies,
+                        self.work / f"data-{index}", free_port(), **self.env)
+        worker = ChaosWorker(env, self.work / f"worker-{index}.log", name=f"worker-{index}")
+        self.workers.append(worker)
+        return worker
+
+    def read(self) -> OutsideReader:
+        """The outside reader of every output topic (they exist once a worker was ready)."""
+        if self.reader is None:
+            self.reader = OutsideReader(self.bootstrap, [self.prefix + t for t in OUTPUTS])
+        return self.reader
+
+    def resume_time(self, since: float, label: str, wait: float = RESUME_WAIT) -> float | None:
+        """Probe every partition; seconds from `since` until the worker had sent each
+        probe's outcome (its Kafka timestamp, set when the worker's producer sent it);
+        None when not all arrived within `wait`."""
+        reader = self.read()
+        probes = self.traffic.probe(label)
+        keys = [("outcome", "response", ticket) for ticket in probes]
+        reader.until(lambda _: all(k in reader.first for k in keys), wait)
+        if not all(k in reader.first for k in keys):
+            return None
+        return round(max(reader.first[k][1] or reader.first[k][0] for k in keys) - since, 2)
+
+    def check_resume(self, resume: float | None, what: str) -> None:
+        if resume is None or resume > RESUME_LIMIT:
+            shown = f"> {RESUME_WAIT:.0f}" if resume is None else f"{resume:.1f}"
+            self.result.problems.append(f"processing resumed {shown} s after {what} "
+                                        f"(limit {RESUME_LIMIT:.0f} s)")
+
+    def finish(self) -> Result:
+        """End the traffic, wait until nothing more is due, read everything, compare."""
+        self.traffic.stop()
+        time.sleep(max(0.0, self.traffic.quiet_after + 1.0 - time.time()))
+        reader = self.read()
+        reader.settle(quiet=3.0, timeout=90.0)
+        as_of = int(time.time() * 1000)
+        replayed = replay(self.traffic.good_events(), self.truth_policies, as_of)
+        counts = compare(reader.seen, self.dlq, self.traffic.sent, replayed,
+                         self.traffic.late_tickets())
+        self._keep(replayed, as_of)
+        self.result.counts = counts
+        self.result.problems[:0] = counts.problems()
+        failed = [s for s in self.traffic.sent if s.error]
+        if failed:
+            self.result.problems.append(f"{len(failed)} input messages were not delivered "
+                                        f"(harness): {failed[0].error}")
+        return self.result
+
+    def _keep(self, replayed: list[dict], as_of: int) -> None:
+        """Write what was sent, seen and replayed under `work`, to look into a failure."""
+        dumps = orjson.dumps
+        with open(self.work / "sent.jsonl", "wb") as out:
+            for s in self.traffic.sent:
+                out.write(dumps({"category": s.category, "good": s.good, "sent_at": s.sent_at,
+                                 "acked_at": s.acked_at, "partition": s.partition,
+                                 "offset": s.offset, "error": s.error, "event": s.event,
+                                 "bytes": len(s.value)}) + b"\n")
+        with open(self.work / "seen.jsonl", "wb") as out:
+            for seen in self.read().seen:
+                out.write(dumps({"topic": seen.topic, "partition": seen.partition,
+                                 "offset": seen.offset, "arrived": seen.arrived,
+                                 "headers": {k: v.decode(errors="replace")[:200]
+                                             for k, v in seen.headers.items()},
+                                 "record": seen.record,
+                                 "bytes": len(seen.value or b"")}) + b"\n")
+        with open(self.work / "replay.jsonl", "wb") as out:
+            out.write(dumps({"as_of": as_of}) + b"\n")
+            for record in replayed:
+                out.write(dumps(record) + b"\n")
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.terminate(timeout=30)
+        if self.reader is not None:
+            self.reader.close()
+        self.traffic.close()
