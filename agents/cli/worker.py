@@ -66,6 +66,16 @@ def run(args: argparse.Namespace) -> int:
     from agents.topiccheck import startup_problems
     from sla.errors import PolicyError
 
+    try:  # local files first: building the app reads the policies, and needs no broker
+        app = create_app(settings)
+    except PolicyError as exc:
+        print(f"slamon worker: invalid policies in {settings.policies}:", file=sys.stderr)
+        print("\n".join(f"  {problem}" for problem in exc.problems), file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"slamon worker: cannot read policies: {exc}", file=sys.stderr)
+        return 2
+
     try:
         check_access(settings)
     except KafkaAccessError as exc:
@@ -77,16 +87,6 @@ def run(args: argparse.Namespace) -> int:
     problems = startup_problems(settings)
     if problems:
         print("slamon worker: " + "\n  ".join(["refusing to start:", *problems]), file=sys.stderr)
-        return 2
-
-    try:
-        app = create_app(settings)
-    except PolicyError as exc:
-        print(f"slamon worker: invalid policies in {settings.policies}:", file=sys.stderr)
-        print("\n".join(f"  {problem}" for problem in exc.problems), file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"slamon worker: cannot read policies: {exc}", file=sys.stderr)
         return 2
     worker = create_worker(app, args.loglevel or settings.log_level)
     hangups.connect(_reload_on(worker.loop, app.slamon.watcher.reload))  # type: ignore[attr-defined]
