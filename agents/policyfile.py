@@ -73,12 +73,17 @@ class PolicyWatcher:
         self.failures = 0
         self._stamp = self._file_stamp()
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> tuple[int, int, int, int] | None:
+        """What tells a change: the file's identity (device, inode), mtime and size.
+
+        `os.stat` follows symlinks, so a Kubernetes ConfigMap update (the kubelet writes a
+        new directory and swaps the `..data` symlink the file's link points through) shows
+        as another inode even when a tool kept the old mtime and the size is the same."""
         try:
             stat = os.stat(self.path)
         except OSError:
             return None
-        return stat.st_mtime_ns, stat.st_size
+        return stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size
 
     def check(self) -> bool:
         """Reload when the file changed since the last look; True when new policies were taken."""
