@@ -10,7 +10,7 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -258,8 +258,8 @@ def test_a_listener_speaking_another_protocol_is_a_refusal(hang_up_port: int) ->
     assert "does its listener use security_protocol PLAINTEXT?" in str(caught.value)
 
 
-def test_no_broker_is_not_a_refusal(free_port: object) -> None:
-    port = free_port()  # type: ignore[operator]
+def test_no_broker_is_not_a_refusal(free_port: Callable[[], int]) -> None:
+    port = free_port()
     with pytest.raises(KafkaAccessError) as caught:
         check_access(Settings(broker=f"kafka://127.0.0.1:{port}"), timeout=5.0)
     assert not caught.value.refused
