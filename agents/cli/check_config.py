@@ -1,6 +1,6 @@
 """`slamon check-config FILE...`: validate slamon's config files and report every problem.
 
-Three kinds of file, told apart by their content unless `--kind` names one:
+Four kinds of file, told apart by their content unless `--kind` names one:
 
 - portal tokens (config/portal.yaml): only `customers:`, each a token, `{file: PATH}` or
   a list of those. The token files are not read: they are secrets mounted where the
@@ -8,6 +8,8 @@ Three kinds of file, told apart by their content unless `--kind` names one:
 - settings (config/slamon.yaml): keys of the worker's settings (`broker`, `partitions`,
   ...) and none of a policy file's. The file alone is checked; SLAMON_* variables are not
   applied.
+- sources (config/sources.yaml): only `sources:`, the connected service desks; checked
+  against the policies the settings name too (`agents.ingest.checks`). Secrets are not read.
 - policies (config/policies.yaml): everything else, so a broken policy file is reported
   as one.
 
@@ -27,12 +29,13 @@ from typing import Any, Literal
 
 __all__ = ["HELP", "KINDS", "add_arguments", "check_file", "detect_kind", "run"]
 
-HELP = "check slamon config files (policies, settings, portal tokens); print every problem"
+HELP = ("check slamon config files (policies, settings, portal tokens, sources); "
+        "print every problem")
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
-Kind = Literal["policies", "settings", "portal-tokens"]
-KINDS: tuple[Kind, ...] = ("policies", "settings", "portal-tokens")
+Kind = Literal["policies", "settings", "portal-tokens", "sources"]
+KINDS: tuple[Kind, ...] = ("policies", "settings", "portal-tokens", "sources")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +78,8 @@ def detect_kind(tree: Any) -> Kind:
     if not isinstance(tree, Mapping) or not tree:
         return "policies"
     keys = set(tree)
+    if keys == {"sources"}:
+        return "sources"
     customers = tree.get("customers")
     if keys == {"customers"} and isinstance(customers, Mapping) and customers and all(
         isinstance(value, str | list) or _is_file_entry(value) for value in customers.values()
@@ -120,6 +125,12 @@ def _check_portal_tokens(path: str, tree: Any) -> str:
     return ", ".join(parts)
 
 
+def _check_sources(path: str, tree: Any) -> str:
+    from agents.ingest.checks import check_sources
+
+    return check_sources(path)
+
+
 def _is_file_entry(value: Any) -> bool:
     return isinstance(value, Mapping) and set(value) == {"file"}
 
@@ -128,6 +139,7 @@ _CHECKS: dict[Kind, Callable[[str, Any], str]] = {
     "policies": _check_policies,
     "settings": _check_settings,
     "portal-tokens": _check_portal_tokens,
+    "sources": _check_sources,
 }
 
 

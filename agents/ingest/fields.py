@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sla.events import MAX_TS_MS, MIN_TS_MS
+
 __all__ = ["Headers", "at", "obj", "text", "flag", "vendor_ms", "normalise"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -80,8 +82,14 @@ def vendor_ms(value: Any) -> int | None:
 
     Accepts RFC 3339 / ISO 8601 (`Z`, `+01:00`, `+0100`), the same with a trailing ` UTC`
     (GitLab), a naive `YYYY-MM-DD HH:MM:SS` taken as UTC (ServiceNow's stored values), and
-    epoch numbers or numeric text: seconds, or milliseconds when large enough.
+    epoch numbers or numeric text: seconds, or milliseconds when large enough. A time
+    slamon's events cannot carry (before 2000, from 2200) is None too.
     """
+    ms = _vendor_ms(value)
+    return ms if ms is not None and MIN_TS_MS <= ms < MAX_TS_MS else None
+
+
+def _vendor_ms(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
@@ -94,7 +102,7 @@ def vendor_ms(value: Any) -> int | None:
     if not raw:
         return None
     if raw.isdigit():
-        return vendor_ms(int(raw))
+        return _vendor_ms(int(raw))
     if raw.endswith(" UTC"):
         raw = raw[:-4] + "+00:00"
     try:
