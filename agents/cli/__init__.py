@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "produce": "agents.cli.produce",
     "tail": "agents.cli.tail",
     "demo": "agents.cli.demo",
+    "translate": "agents.cli.translate",
     "review": "agents.cli.review",
 }
 
