@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "demo": "agents.cli.demo",
     "translate": "agents.cli.translate",
     "review": "agents.cli.review",
+    "report": "agents.cli.report",
 }
 
 
