@@ -22,6 +22,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Property tests judge behaviour, never speed: no per-example deadline (a busy machine made
+# the default 200 ms one fail at random).
+hypothesis_settings.register_profile("slamon", deadline=None)
+hypothesis_settings.load_profile("slamon")
 
 from agents.devkit import localkafka
 
