@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from agents.devkit import localkafka
+
 # Property tests judge behaviour, never speed: no per-example deadline (a busy machine made
 # the default 200 ms one fail at random).
 hypothesis_settings.register_profile("slamon", deadline=None)
 hypothesis_settings.load_profile("slamon")
-
-from agents.devkit import localkafka
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
