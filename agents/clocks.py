@@ -193,11 +193,11 @@ class ClockService:
 
     async def tick_loop(self) -> None:
         """Send ticks to owned partitions whose earliest deadline is due; sleep until the next."""
-        await self.declare_topics()
         while True:
             timeout = self.tick_interval
             if not self.app.rebalancing:
                 try:
+                    await self.declare_topics()
                     timeout = await self._send_due_ticks()
                 except Exception:  # the broker is away: try again at the next interval
                     logger.warning("ticks could not be sent; retrying", exc_info=True)
