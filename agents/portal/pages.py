@@ -17,10 +17,13 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from jinja2.ext import Extension
 from markupsafe import Markup
+
+from agents.reports.trends import daily_chart
 
 __all__ = ["render_report", "render_message", "page_headers"]
 
@@ -57,14 +60,21 @@ th:first-child,td:first-child,.l{text-align:left}
 .note{color:var(--muted);font-size:13px}
 .banner{background:#fff7e6;border:1px solid #f3c969;border-radius:6px;padding:8px 12px;
 margin-bottom:14px}
+.links{margin:0 0 14px;font-size:14px}.links a{color:var(--accent);margin-right:18px}
+.chart{max-width:100%;height:auto}
 """
 _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 
 
-def page_headers() -> dict[str, str]:
-    """Security headers of every portal page: no scripts, no framing, no caching, no referrer."""
+def page_headers(style: str | None = None) -> dict[str, str]:
+    """Security headers of every portal page: no scripts, no framing, no caching, no referrer.
+
+    `style`: the page's inline stylesheet when it is not the portal's own (the printable
+    monthly report's), allowed by its hash."""
+    digest = _STYLE_HASH if style is None else \
+        base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
     return {
-        "Content-Security-Policy": f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; "
+        "Content-Security-Policy": f"default-src 'none'; style-src 'sha256-{digest}'; "
                                    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
@@ -100,8 +110,9 @@ def _environment() -> Environment:
                               autoescape=True, undefined=StrictUndefined,
                               extensions=[_Compact])
     environment.filters.update(percent=_percent, duration=_duration, when=_when, period=_period)
+    environment.filters.update(segment=_segment)
     environment.globals.update(style=Markup(STYLE), ratio_class=_ratio_class,
-                               kind_titles=_KIND_TITLES)
+                               kind_titles=_KIND_TITLES, trend_chart=daily_chart)
     return environment
 
 
@@ -113,6 +124,11 @@ def _ratio_class(value: Any, tiers: Sequence[Mapping[str, float]]) -> str:
     if ratio < min(t["below"] for t in tiers):
         return "bad"
     return "warn" if ratio < max(t["below"] for t in tiers) else "ok"
+
+
+def _segment(value: Any) -> str:
+    """A value as one URL path segment (a customer or period in a link)."""
+    return quote(str(value), safe="")
 
 
 def _percent(value: Any, digits: int = 2) -> str:

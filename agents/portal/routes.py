@@ -5,6 +5,8 @@
     GET /portal                      -> 303 to the page of the customer whose token it is
     GET /portal/{customer}           the page (HTML, rendered here, no script)
     GET /portal/{customer}/data.json the same report as JSON
+    GET /portal/{customer}/data.csv  the page's tables as CSV (agents.portal.export)
+    GET /portal/{customer}/report/{period}  the printable monthly report (YYYY-MM)
 
 and a task that feeds the view from `<prefix>compliance` and `<prefix>breaches`
 (`agents.portal.feed`). Every route asks `agents.portal.access` who the request is: a
@@ -24,11 +26,14 @@ import faust
 import orjson
 
 from agents.portal.access import COOKIE, Access, read_access, session_cookie
+from agents.portal.export import monthly_report, tables_csv
 from agents.portal.feed import follow
 from agents.portal.pages import page_headers, render_message, render_report
 from agents.portal.tokens import TokenSource
 from agents.portal.view import PortalView
 from agents.processor import wall_ms
+from agents.reports.monthly import PeriodError
+from agents.reports.render import STYLE as REPORT_STYLE
 from sla.events import format_ts
 from sla.model import CreditTier
 
@@ -116,5 +121,31 @@ def add_portal(app: faust.App, monitor: Any) -> Portal:
         body = {"generated_at": format_ts(wall_ms()), **portal.report(customer)}
         return web.bytes(orjson.dumps(body), headers={
             "Content-Type": "application/json", "Cache-Control": "no-store"})
+
+    @app.page("/portal/{customer}/data.csv")
+    async def portal_csv(web: Any, request: Any, customer: str) -> Any:
+        access = portal.access(request)
+        if (status := access.refusal(customer)) is not None:
+            return refused(web, status, as_json=False)
+        name = quote(f"slamon-{customer}.csv", safe="")
+        return web.bytes(tables_csv(portal.report(customer)).encode(), headers={
+            "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff"})
+
+    @app.page("/portal/{customer}/report/{period}")
+    async def portal_monthly(web: Any, request: Any, customer: str, period: str) -> Any:
+        access = portal.access(request)
+        if (status := access.refusal(customer)) is not None:
+            return refused(web, status, as_json=False)
+        try:
+            body = monthly_report(portal.view, customer, period, format_ts(wall_ms()))
+        except PeriodError:
+            body = None
+        if body is None:
+            return html(web, 404, render_message(
+                404, "No report", f"No figures for {period} (a month is written YYYY-MM)."))
+        return web.bytes(body.encode(), status=200, headers={
+            "Content-Type": "text/html; charset=utf-8", **page_headers(REPORT_STYLE)})
 
     return portal

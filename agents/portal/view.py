@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from agents.reports.monthly import daily_series
 from sla.events import parse_ts
 from sla.model import CreditTier
 
@@ -116,14 +117,27 @@ class PortalView:
                           key=lambda r: (str(r.get("breached_at")), str(r["id"])), reverse=True)
         services = sorted({str(r["service"]) for r in windows}
                           | {str(r.get("service")) for r in breaches})
+        months = sorted({str(r["window_start"])[:7] for r in windows
+                         if r["window"] in ("day", "month")}, reverse=True)
+        trend_month = months[0] if months else None
+        trends = daily_series(r for r in windows if r["window"] == "day"
+                              and str(r["window_start"])[:7] == trend_month)
         return {
             "customer": customer,
             "loaded": self.loaded,
-            "services": [_service(s, [r for r in windows if r["service"] == s],
-                                  tiers_for(customer, s)) for s in services],
+            "services": [{**_service(s, [r for r in windows if r["service"] == s],
+                                     tiers_for(customer, s)), "trend": trends.get(s, [])}
+                         for s in services],
             "breach_count": len(breaches),
             "breaches": [_breach_row(r) for r in breaches[:self.shown_breaches]],
+            "trend_month": trend_month,  # the newest month with daily windows: the charts'
+            "months": months,  # months with daily or monthly windows: the report links'
         }
+
+    def records_of(self, customer: str) -> list[dict]:
+        """Every compliance window and breach kept for `customer` (for a monthly report)."""
+        return [*self._windows.get(customer, {}).values(),
+                *self._breaches.get(customer, {}).values()]
 
 
 def _keep_newest(breaches: dict[str, dict], count: int) -> None:

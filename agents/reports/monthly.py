@@ -25,7 +25,8 @@ from sla.compliance import ratio
 from sla.errors import SlamonError
 from sla.events import parse_ts
 
-__all__ = ["MonthlyReport", "month_bounds", "PeriodError", "CSAT_FIELDS", "csat_of"]
+__all__ = ["MonthlyReport", "month_bounds", "PeriodError", "CSAT_FIELDS", "csat_of",
+           "daily_series"]
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 # What a compliance record says about customer satisfaction, when it carries it.
@@ -119,7 +120,7 @@ class MonthlyReport:
                           key=lambda r: (str(r.get("breached_at")), str(r.get("id"))))
         services = sorted({row["service"] for row in rows}
                           | {str(b.get("service")) for b in breaches})
-        days = _daily(self._days.values())
+        days = daily_series(self._days.values())
         return {
             "customer": self.customer,
             "period": self.period,
@@ -210,7 +211,7 @@ def _service(service: str, rows: list[dict[str, Any]], breaches: list[dict],
             "daily": days}
 
 
-def _daily(records: Iterable[dict]) -> dict[str, list[dict[str, Any]]]:
+def daily_series(records: Iterable[dict]) -> dict[str, list[dict[str, Any]]]:
     """service -> one point per day with closed windows: met, total, ratio, CSAT if any."""
     by_day: dict[tuple[str, str], list[dict]] = {}
     for record in records:
