@@ -92,7 +92,7 @@ class Settings:
     app_id: str = ""  # "": derived from topic_prefix (`default_app_id`)
     broker: str = "kafka://127.0.0.1:9092"  # one or more kafka://host:port, joined by ';'
     policies: Path = Path("config/policies.yaml")
-    partitions: int = 4  # of sla.events and every topic co-partitioned with it
+    partitions: int = 12  # of sla.events and every topic co-partitioned with it
     replication_factor: int = 1  # of the topics the monitor creates
     store: str = "rocksdb://"  # table store: rocksdb:// or memory://
     data_dir: Path = Path(".data")  # RocksDB tables and Faust's worker state
