@@ -22,6 +22,7 @@ from agents.batching import BatchRouter, install
 from agents.brokerwatch import BrokerWatch, RepeatFilter
 from agents.clocks import ClockService, add_clock_agent
 from agents.compliance import add_compliance_agent
+from agents.ingest.receiver import add_ingest
 from agents.kafkaclients import faust_credentials
 from agents.metrics import MonitorMetrics, exposition
 from agents.policyfile import PolicyWatcher, read_policy_file
@@ -169,6 +170,7 @@ def add_monitor(app: faust.App, settings: Settings) -> Monitor:
     _add_tasks(app, monitor)
     _add_web(app, monitor)
     add_portal(app, monitor)
+    add_ingest(app, monitor)
     return monitor
 
 

@@ -108,6 +108,7 @@ class Settings:
     topic_prefix: str = "sla."
     log_level: LogLevel = "info"
     portal_tokens: Path | None = None  # customer -> token file of the portal; None: no access
+    sources: Path | None = Path("config/sources.yaml")  # service desks (agents.ingest); None: none
     # Kafka security, checked together (see the module docstring); None: not set.
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None
@@ -180,6 +181,7 @@ ENV_VARS: dict[str, str] = {
     "topic_prefix": "SLAMON_TOPIC_PREFIX",
     "log_level": "SLAMON_LOG_LEVEL",
     "portal_tokens": "SLAMON_PORTAL_TOKENS",
+    "sources": "SLAMON_SOURCES",
     "security_protocol": "SLAMON_SECURITY_PROTOCOL",
     "sasl_mechanism": "SLAMON_SASL_MECHANISM",
     "sasl_username": "SLAMON_SASL_USERNAME",
@@ -333,6 +335,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "topic_prefix": _topic_prefix,
     "log_level": _log_level,
     "portal_tokens": _optional_path,
+    "sources": _optional_path,
     "security_protocol": _choice(SECURITY_PROTOCOLS),
     "sasl_mechanism": _choice(SASL_MECHANISMS, optional=True),
     "sasl_username": _optional_text,

@@ -35,6 +35,8 @@ SHORT_NAMES = {
     "compliance.input": "compliance_input",
     "events.dlq": "dlq",
     "policies": "policies",
+    "raw": "raw",
+    "raw.dlq": "raw_dlq",
 }
 
 
@@ -83,6 +85,16 @@ class TopicCatalogue:
     def policies(self) -> str:
         """Every policy version's text, keyed by version (compacted, one partition)."""
         return f"{self.prefix}policies"
+
+    @property
+    def raw(self) -> str:
+        """Service desk webhooks as received (agents.ingest), keyed by `source|ticket`."""
+        return f"{self.prefix}raw"
+
+    @property
+    def raw_dlq(self) -> str:
+        """Desk payloads the translator could not translate: the bytes, the reason in headers."""
+        return f"{self.prefix}raw.dlq"
 
     @property
     def outputs(self) -> tuple[str, ...]:
