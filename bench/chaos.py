@@ -5,11 +5,13 @@
     KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:29092 .venv/bin/python bench/chaos.py --only fuzz
 
 Scenarios (tests/integration/chaosruns.py, the same code the tests run): `baseline` (no
-fault), `kill9` (kill -9 mid-stream `--kills` times, RocksDB, every kill measured even when
-resuming is slow), `inflight` (`--in-flight` overdue tickets fire while the broker is
-frozen, then kill -9), `outage` (the broker stopped `--outage` s under load), `second`
-(a second worker joins, leaves, is killed), `fuzz` (`--fuzz` hostile messages, `--huge`
-of ~1 MB), `policy` (invalid and non-UTF-8 reloads), `sighup` (SIGHUP before ready).
+fault), `kill9` (kill -9 mid-stream `--kills` times, RocksDB, every kill measured even
+when resuming is slow), `downtime` (kill -9 right after tickets closed, down `--down` s,
+past the lateness: redelivered events must not be rejected), `inflight` (`--in-flight`
+overdue tickets fire while the broker is frozen, then kill -9), `outage` (the broker
+stopped `--outage` s under load), `second` (workers join, one leaves, one is killed and
+restarted), `fuzz` (`--fuzz` hostile messages, `--huge` of ~1 MB), `policy` (invalid and
+non-UTF-8 reloads), `sighup` (SIGHUP before ready).
 
 Every scenario compares what an outside consumer read with `slamon replay` by id. The
 broker: `--bootstrap`, else KAFKA_BOOTSTRAP_SERVERS, else a local one started here;
@@ -39,7 +41,8 @@ sys.path.insert(0, str(REPO))  # the kit lives in tests/integration, not in the 
 from tests.integration import chaosruns  # noqa: E402
 from tests.integration.chaoskit import CODE_ROOT, OwnBroker, own_broker  # noqa: E402
 
-SCENARIOS = ("baseline", "kill9", "inflight", "outage", "second", "fuzz", "policy", "sighup")
+SCENARIOS = ("baseline", "kill9", "downtime", "inflight", "outage", "second", "fuzz", "policy",
+             "sighup")
 
 
 def _runners(args: argparse.Namespace, shared: Callable[[], str],
@@ -48,6 +51,8 @@ def _runners(args: argparse.Namespace, shared: Callable[[], str],
         "baseline": lambda w: chaosruns.baseline(shared(), w, seconds=30.0, rate=args.rate),
         "kill9": lambda w: chaosruns.kill_loop(shared(), w, kills=args.kills, rate=args.rate,
                                                keep_going=True),
+        "downtime": lambda w: chaosruns.long_downtime(shared(), w, down=args.down,
+                                                      rate=args.rate),
         "inflight": lambda w: chaosruns.in_flight(owned(), w, tickets=args.in_flight),
         "outage": lambda w: chaosruns.broker_outage(owned(), w, outage=args.outage,
                                                     rate=args.rate),
@@ -69,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=5_000,
                         help="overdue tickets in inflight (default 5,000)")
     parser.add_argument("--outage", type=float, default=30.0, help="broker outage seconds")
+    parser.add_argument("--down", type=float, default=65.0,
+                        help="seconds a killed worker stays down in downtime (default 65)")
     parser.add_argument("--rate", type=float, default=20.0, help="tickets opened per second")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
                         help="broker for the scenarios that share one")
