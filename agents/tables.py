@@ -18,14 +18,14 @@ batch (recovery then replays a few records more at worst, never fewer).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import faust
 
 from agents.sending import BatchSender, Record
 
-__all__ = ["RawTable", "raw_table", "raw_topic"]
+__all__ = ["Overlay", "RawTable", "raw_table", "raw_topic"]
 
 
 class RawTable(faust.Table):
@@ -86,6 +86,10 @@ class RawTable(faust.Table):
                     data[key] = value
         self._pending.extend((partition, key, value) for key, value in changes.items())
 
+    def overlay(self, partition: int) -> Overlay:
+        """A view of `partition` for one batch: reads through, writes held until committed."""
+        return Overlay(self, partition)
+
     async def send_changes(self, sender: BatchSender) -> None:
         """Send the queued changelog records as producer batches, one per partition."""
         if not self._pending:
@@ -106,6 +110,43 @@ class RawTable(faust.Table):
         if sent is None:
             return
         self.data.set_persisted_offset(sent.topic_partition, sent.offset)
+
+
+class Overlay(MutableMapping[bytes, bytes]):
+    """One partition of a `RawTable` during a batch; `commit()` writes what changed, once."""
+
+    def __init__(self, table: RawTable, partition: int) -> None:
+        self.table = table
+        self.partition = partition
+        self.changes: dict[bytes, bytes | None] = {}
+
+    def __getitem__(self, key: bytes) -> bytes:
+        if key in self.changes:
+            value = self.changes[key]
+        else:
+            value = self.table.read(self.partition, key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.changes[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        self[key]  # KeyError when absent, as a mapping must
+        self.changes[key] = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise TypeError("an overlay reads keys, it does not list them")
+
+    def __len__(self) -> int:
+        raise TypeError("an overlay reads keys, it does not count them")
+
+    def commit(self) -> None:
+        """Write the changes to the partition's store and queue them for the changelog."""
+        if self.changes:
+            self.table.write(self.partition, self.changes)
+            self.changes = {}
 
 
 class _QueuedMessage:
