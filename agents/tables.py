@@ -121,10 +121,8 @@ class Overlay(MutableMapping[bytes, bytes]):
         self.changes: dict[bytes, bytes | None] = {}
 
     def __getitem__(self, key: bytes) -> bytes:
-        if key in self.changes:
-            value = self.changes[key]
-        else:
-            value = self.table.read(self.partition, key)
+        changes = self.changes
+        value = changes[key] if key in changes else self.table.read(self.partition, key)
         if value is None:
             raise KeyError(key)
         return value
