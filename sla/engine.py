@@ -122,7 +122,7 @@ class Engine:
             return [rejected(state, event, "ticket_closed", "the ticket is closed")]
         event_id = event.event_id
         for entry in history:
-            if entry[3] == event_id:
+            if entry.event_id == event_id:
                 return []  # a redelivery: already applied
         if state.opened_at is None:
             if event.type != "opened":
@@ -147,7 +147,7 @@ class Engine:
     def _withdraw_after(self, state: TicketState, closed: Event) -> list[Record]:
         """A late close: events applied after it no longer count and are rejected now."""
         assert state.history is not None
-        after = [e for e in state.history if e[0] > closed.ts]
+        after = [e for e in state.history if e.ts > closed.ts]
         for entry in after:
             state.history.remove(entry)
         return [rejected_entry(state, e, "ticket_closed", "the ticket is closed")
@@ -175,7 +175,7 @@ class Engine:
         if state.opened_at is None:
             if not state.history:
                 return None
-            return min(entry[0] for entry in state.history) + self.lateness_ms + 1
+            return min(entry.ts for entry in state.history) + self.lateness_ms + 1
         due = None
         for clock in state.clocks.values():
             if clock.due is not None and (due is None or clock.due < due):
@@ -227,7 +227,7 @@ class Engine:
             self._apply_entry(state, terms, entry, facts, now)
             return diff(state, facts, full=False, now=now)
         records = []
-        for entry in [e for e in state.history if e[0] < event.ts]:
+        for entry in [e for e in state.history if e.ts < event.ts]:
             state.history.remove(entry)
             records.append(rejected_entry(
                 state, entry, "before_opened", "the event is stamped before the ticket was opened"))
@@ -237,7 +237,7 @@ class Engine:
 
     def _expire_held(self, state: TicketState, now: int) -> list[Record]:
         assert state.history is not None
-        expired = [e for e in state.history if now > e[0] + self.lateness_ms]
+        expired = [e for e in state.history if now > e.ts + self.lateness_ms]
         for entry in expired:
             state.history.remove(entry)
         return [
@@ -247,8 +247,8 @@ class Engine:
 
     @staticmethod
     def _record_entry(state: TicketState, event: Event) -> Entry:
-        entry: Entry = (event.ts, state.seq, event.type, event.event_id, event.priority,
-                        event.service, event.customer, event.ref)
+        entry = Entry(event.ts, state.seq, event.type, event.event_id, event.priority,
+                      event.service, event.customer, event.ref)
         state.seq += 1
         assert state.history is not None
         history = state.history
@@ -283,9 +283,9 @@ class Engine:
         state.closed_at = None
         facts: SlotFacts = []
         for entry in state.history:
-            if entry[2] == "opened":
-                state.priority = entry[4]
-            self._run_until(state, terms, entry[0] - 1, facts, now)
+            if entry.type == "opened":
+                state.priority = entry.priority
+            self._run_until(state, terms, entry.ts - 1, facts, now)
             self._apply_entry(state, terms, entry, facts, now)
         self._run_until(state, terms, horizon, facts, now)
         return diff(state, facts, full=True, now=now)
@@ -312,10 +312,10 @@ class Engine:
 
     def _apply_entry(self, state: TicketState, terms: _Plan, entry: Entry, facts: SlotFacts,
                      now: int) -> None:
-        ts, kind = entry[0], entry[2]
+        ts, kind = entry.ts, entry.type
         calendar, warn_at, n_warnings = terms.calendar, terms.warn_at, terms.n_warnings
         if kind == "priority_changed":
-            state.priority = entry[4]
+            state.priority = entry.priority
             self._retarget(state, terms, ts)
         touched: list[Clock] = []
         clocks = state.clocks

@@ -15,7 +15,7 @@ from sla.clock import CANCELLED, Clock, Fact
 from sla.errors import RejectReason
 from sla.events import Event, format_ts
 from sla.model import WorkingTime
-from sla.ticket import Entry, TicketState
+from sla.ticket import Emitted, Entry, TicketState
 
 __all__ = ["Record", "SlotFacts", "fact_record", "diff", "rejected", "rejected_entry"]
 
@@ -82,12 +82,12 @@ def diff(state: TicketState, facts: SlotFacts, full: bool, now: int) -> list[Rec
         fingerprint = None
         if kind == "outcome":
             fingerprint = [record["status"], record["elapsed_seconds"], record["stopped_at"]]
-            if known is not None and known[1] and known[2] == fingerprint:
+            if known is not None and known.live and known.fingerprint == fingerprint:
                 continue
-        elif known is not None and known[1]:
+        elif known is not None and known.live:
             continue
-        revision = 0 if known is None else known[0] + 1
-        emitted[slot] = [revision, 1, fingerprint, record["metric"], kind]
+        revision = 0 if known is None else known.revision + 1
+        emitted[slot] = Emitted(revision, True, fingerprint, record["metric"], kind)
         record["id"] = _output_id(slot, kind, revision)
         if kind == "outcome":
             record["revision"] = revision
@@ -95,17 +95,17 @@ def diff(state: TicketState, facts: SlotFacts, full: bool, now: int) -> list[Rec
     if full:
         current = {slot for slot, _ in facts}
         for slot, known in emitted.items():
-            if known[1] and slot not in current:
-                known[1] = 0
+            if known.live and slot not in current:
+                known.live = False
                 records.append(_retraction(state, slot, known, now))
     return records
 
 
-def _retraction(state: TicketState, slot: str, known: list, now: int) -> Record:
-    withdrawn = _output_id(slot, known[4], known[0])
+def _retraction(state: TicketState, slot: str, known: Emitted, now: int) -> Record:
+    withdrawn = _output_id(slot, known.kind, known.revision)
     return {
         "kind": "retraction", "id": f"{withdrawn}:retracted", "retracts": withdrawn,
-        "retracts_kind": known[4], "ticket_id": state.ticket_id, "metric": known[3],
+        "retracts_kind": known.kind, "ticket_id": state.ticket_id, "metric": known.metric,
         "service": state.service, "customer": state.customer, "at": format_ts(now),
     }
 
@@ -123,9 +123,9 @@ def rejected_entry(state: TicketState, entry: Entry, code: RejectReason,
                    message: str) -> Record:
     """The record of an event refused after it was held or applied (from its history entry)."""
     return {
-        "kind": "rejected", "reason": code, "message": message, "ref": entry[7],
-        "ticket_id": state.ticket_id, "event_id": entry[3], "type": entry[2],
-        "ts": format_ts(entry[0]),
+        "kind": "rejected", "reason": code, "message": message, "ref": entry.ref,
+        "ticket_id": state.ticket_id, "event_id": entry.event_id, "type": entry.type,
+        "ts": format_ts(entry.ts),
     }
 
 

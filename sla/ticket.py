@@ -1,20 +1,63 @@
 """A ticket's engine state: its event history, its clocks and what was emitted.
 
 The state round-trips exactly through `to_wire()` / `from_wire()` (plain
-lists, ints and strings: what orjson writes into a Faust table).
+lists, ints and strings: what orjson writes into a Faust table). In memory its
+parts have names (`Entry`, `Emitted`, `Clock`); on the wire they stay the
+positional lists every release has written, so stored state keeps loading.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sla.clock import Clock
 
-__all__ = ["TicketState", "Entry", "NEVER"]
+__all__ = ["TicketState", "Entry", "Emitted", "NEVER"]
 
+# Below every instant: where nothing happened yet, comparisons (`ts > last_ts`) need no
+# special case. An ordering bottom, not "none": it is never formatted or emitted.
 NEVER = -(2**62)
 
-# One applied event: (ts, seq, type, event_id, priority, service, customer, ref).
-# Sorting entries orders them by event time, then arrival.
-Entry = tuple[int, int, str, str, str | None, str | None, str | None, int | None]
+
+class Entry(NamedTuple):
+    """One applied (or held) event in a ticket's history; on the wire, a list in this order.
+
+    Sorting entries orders them by event time, then arrival.
+    """
+
+    ts: int
+    seq: int  # arrival order within the ticket
+    type: str
+    event_id: str
+    priority: str | None
+    service: str | None
+    customer: str | None
+    ref: int | None  # where the event came from (offset, line), for a later rejection
+
+
+class Emitted:
+    """What a ticket last emitted in one output slot: enough to revise or retract it.
+
+    On the wire: `[revision, live (1/0), fingerprint, metric, kind]`.
+    """
+
+    __slots__ = ("revision", "live", "fingerprint", "metric", "kind")
+
+    def __init__(self, revision: int, live: bool, fingerprint: list | None, metric: str,
+                 kind: str) -> None:
+        self.revision = revision
+        self.live = live  # False once retracted
+        self.fingerprint = fingerprint  # an outcome's [status, elapsed, stopped_at]; else None
+        self.metric = metric
+        self.kind = kind
+
+    def to_wire(self) -> list:
+        return [self.revision, 1 if self.live else 0, self.fingerprint, self.metric, self.kind]
+
+    @classmethod
+    def from_wire(cls, wire: list) -> Emitted:
+        revision, live, fingerprint, metric, kind = wire
+        return cls(revision, bool(live), fingerprint, metric, kind)
 
 
 class TicketState:
@@ -37,8 +80,7 @@ class TicketState:
         self.history: list[Entry] | None = []
         self.seq = 0
         self.clocks: dict[str, Clock] = {}
-        # slot -> [revision, live (1/0), fingerprint, metric, kind]
-        self.emitted: dict[str, list] = {}
+        self.emitted: dict[str, Emitted] = {}  # output slot -> what was emitted there
         self.sim_time = NEVER  # clocks have fired everything due up to this instant
         self.last_ts = NEVER  # largest event time applied
         self.last_fire = NEVER  # largest instant a threshold fired at
@@ -50,9 +92,11 @@ class TicketState:
     def to_wire(self) -> list:
         return [
             self.ticket_id, self.service, self.customer, self.priority, self.version,
-            self.opened_at, self.closed_at, self.history, self.seq,
-            [clock.to_wire() for clock in self.clocks.values()],
-            self.emitted, self.sim_time, self.last_ts, self.last_fire,
+            self.opened_at, self.closed_at,
+            None if self.history is None else [tuple(entry) for entry in self.history],
+            self.seq, [clock.to_wire() for clock in self.clocks.values()],
+            {slot: emitted.to_wire() for slot, emitted in self.emitted.items()},
+            self.sim_time, self.last_ts, self.last_fire,
         ]
 
     @classmethod
@@ -60,7 +104,8 @@ class TicketState:
         state = cls.__new__(cls)
         (state.ticket_id, state.service, state.customer, state.priority, state.version,
          state.opened_at, state.closed_at, history, state.seq, clocks,
-         state.emitted, state.sim_time, state.last_ts, state.last_fire) = wire
-        state.history = None if history is None else [tuple(entry) for entry in history]
-        state.clocks = {c[0]: Clock.from_wire(c) for c in clocks}
+         emitted, state.sim_time, state.last_ts, state.last_fire) = wire
+        state.history = None if history is None else [Entry._make(entry) for entry in history]
+        state.clocks = {clock.metric: clock for clock in map(Clock.from_wire, clocks)}
+        state.emitted = {slot: Emitted.from_wire(known) for slot, known in emitted.items()}
         return state
