@@ -132,7 +132,7 @@ class Engine:
         if problem:
             return [rejected(state, event, *problem)]
         if event.ts >= state.last_ts and event.ts > state.last_fire:
-            entry = self._record_entry(state, event)
+            entry = state.add_entry(event)
             terms = self._terms(state)
             facts: SlotFacts = []
             self._run_until(state, terms, event.ts - 1, facts, now)
@@ -140,7 +140,7 @@ class Engine:
             state.last_ts = event.ts
             return diff(state, facts, full=False, now=now)
         records = self._withdraw_after(state, event) if event.type == "closed" else []
-        self._record_entry(state, event)
+        state.add_entry(event)
         state.last_ts = max(state.last_ts, event.ts)
         return records + self._recompute(state, now)
 
@@ -157,7 +157,7 @@ class Engine:
         """Fire what is due up to `now` (inclusive); expire held events; compact a closed ticket."""
         if state.history is None:
             if now > (state.closed_at or 0) + self.tombstone_ms:
-                self._forget(state)
+                state.forget()
             return []
         if state.opened_at is None:
             return self._expire_held(state, now)
@@ -165,7 +165,7 @@ class Engine:
         self._run_until(state, self._terms(state), now, facts, now)
         records = diff(state, facts, full=False, now=now)
         if state.closed_at is not None and now > state.closed_at + self.lateness_ms:
-            self._compact(state)
+            state.compact()
         return records
 
     def next_due(self, state: TicketState) -> int | None:
@@ -206,7 +206,7 @@ class Engine:
     def _hold(self, state: TicketState, event: Event, now: int) -> list[Record]:
         if now > event.ts + self.lateness_ms:
             return [rejected(state, event, "never_opened", "the ticket was never opened")]
-        self._record_entry(state, event)
+        state.add_entry(event)
         state.last_ts = max(state.last_ts, event.ts)
         return []
 
@@ -221,7 +221,7 @@ class Engine:
         state.opened_at = event.ts
         assert state.history is not None
         if not state.history:  # the usual case: nothing held, start the clocks in place
-            entry = self._record_entry(state, event)
+            entry = state.add_entry(event)
             state.last_ts = event.ts
             facts: SlotFacts = []
             self._apply_entry(state, terms, entry, facts, now)
@@ -231,7 +231,7 @@ class Engine:
             state.history.remove(entry)
             records.append(rejected_entry(
                 state, entry, "before_opened", "the event is stamped before the ticket was opened"))
-        self._record_entry(state, event)
+        state.add_entry(event)
         state.last_ts = max(state.last_ts, event.ts)
         return records + self._recompute(state, now)
 
@@ -244,33 +244,6 @@ class Engine:
             rejected_entry(state, e, "never_opened", "the ticket was never opened")
             for e in expired
         ]
-
-    @staticmethod
-    def _record_entry(state: TicketState, event: Event) -> Entry:
-        entry = Entry(event.ts, state.seq, event.type, event.event_id, event.priority,
-                      event.service, event.customer, event.ref)
-        state.seq += 1
-        assert state.history is not None
-        history = state.history
-        if history and entry < history[-1]:
-            history.append(entry)
-            history.sort()
-        else:
-            history.append(entry)
-        return entry
-
-    @staticmethod
-    def _forget(state: TicketState) -> None:
-        """A tombstone past its time: nothing is left to keep (`is_empty`)."""
-        state.history = []
-        state.opened_at = state.closed_at = None
-
-    @staticmethod
-    def _compact(state: TicketState) -> None:
-        """Shrink a closed ticket to a tombstone: it only rejects what still comes for it."""
-        state.history = None
-        state.clocks = {}
-        state.emitted = {}  # no longer consulted: a tombstone applies nothing
 
     # -- the clocks ----------------------------------------------------------
     def _recompute(self, state: TicketState, now: int) -> list[Record]:

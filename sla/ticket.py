@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from sla.clock import Clock
+from sla.events import Event
 
 __all__ = ["TicketState", "Entry", "Emitted", "NEVER"]
 
@@ -88,6 +89,32 @@ class TicketState:
     @property
     def tombstone(self) -> bool:
         return self.history is None
+
+    # -- what the engine changes besides the clocks ------------------------------------------
+    def add_entry(self, event: Event) -> Entry:
+        """Keep `event` in the history, in time order (then arrival); the entry it became."""
+        entry = Entry(event.ts, self.seq, event.type, event.event_id, event.priority,
+                      event.service, event.customer, event.ref)
+        self.seq += 1
+        history = self.history
+        assert history is not None, "a tombstone keeps no history"
+        if history and entry < history[-1]:
+            history.append(entry)
+            history.sort()
+        else:
+            history.append(entry)
+        return entry
+
+    def forget(self) -> None:
+        """A tombstone past its time: nothing is left to keep (`Engine.is_empty`)."""
+        self.history = []
+        self.opened_at = self.closed_at = None
+
+    def compact(self) -> None:
+        """Shrink a closed ticket to a tombstone: it only rejects what still comes for it."""
+        self.history = None
+        self.clocks = {}
+        self.emitted = {}  # no longer consulted: a tombstone applies nothing
 
     def to_wire(self) -> list:
         return [
