@@ -17,6 +17,11 @@ Conventions the alert rules in deploy/prometheus rely on:
 - Children for every status of a clock's dimensions are created at 0 the first
   time the dimensions are seen, so `increase()` sees the next breach.
 - A record id seen recently is not counted twice (a redelivery is harmless).
+- Customer satisfaction: `slamon_csat_surveys_total` counts accepted surveys (the
+  `survey` records) by whether they were positive; `slamon_csat_ratio` is the CSAT
+  (positive / received) of the latest window reported, per service, customer and
+  priority; `slamon_csat_by_clock_ratio` splits it by whether the ticket's clock of
+  `metric` was met or breached. A survey's comment never becomes a label.
 """
 
 from __future__ import annotations
@@ -156,6 +161,15 @@ class MonitorMetrics:
         self.compliance = Gauge("slamon_compliance_ratio",
                                 "Met / (met + breached) of the latest window reported.",
                                 (*CLOCK_LABELS, "window"), registry=r)
+        self.csat = Gauge("slamon_csat_ratio",
+                          "Positive / received satisfaction surveys of the latest window.",
+                          ("service", "customer", "priority", "window"), registry=r)
+        self.csat_by_clock = Gauge(
+            "slamon_csat_by_clock_ratio",
+            "CSAT of the latest window's surveys whose ticket's clock of the metric was met or "
+            "breached.", (*CLOCK_LABELS, "window", "clock"), registry=r)
+        self.surveys = Counter("slamon_csat_surveys", "Satisfaction surveys accepted.",
+                               ("service", "customer", "priority", "positive"), registry=r)
         self.objective = Gauge("slamon_compliance_objective_ratio",
                                "The customer's agreed compliance level for a service.",
                                ("customer", "service"), registry=r)
@@ -239,12 +253,40 @@ class MonitorMetrics:
         if start < self._window_starts.get(labels, float("-inf")):
             return
         self._window_starts[labels] = start
+        self._observe_csat(rec, labels)
         ratio = rec.get("compliance_ratio")
         if ratio is None or not rec.get("total", 1):
             self.compliance.remove(*labels)
             self._children.pop((id(self.compliance), labels), None)
             return
         self._child(self.compliance, labels).set(float(ratio))
+
+    def _observe_csat(self, rec: Record, labels: tuple[str, ...]) -> None:
+        """CSAT of a window that counted surveys (the same on each metric's record)."""
+        if not rec.get("surveys"):
+            return
+        service, customer, priority, metric, window = labels
+        if rec.get("csat_ratio") is not None:
+            self._child(self.csat, (service, customer, priority, window)).set(
+                float(rec["csat_ratio"]))
+        for clock in ("met", "breached"):
+            value = rec.get(f"csat_{clock}_ratio")
+            split = (*labels, clock)
+            if value is not None:
+                self._child(self.csat_by_clock, split).set(float(value))
+            elif self._children.pop((id(self.csat_by_clock), split), None) is not None:
+                self.csat_by_clock.remove(*split)  # no survey of that kind in this window
+
+    def observe_survey(self, rec: Record) -> None:
+        """Count an accepted satisfaction survey (positive or not), the ticket as exemplar."""
+        if not self._recent.add(rec.get("id")):
+            return
+        service, customer, priority, _ = _dims(rec)
+        positive = "true" if rec.get("positive") else "false"
+        for flag in ("true", "false"):  # both children exist once the dimensions are seen
+            self._child(self.surveys, (service, customer, priority, flag))
+        self._child(self.surveys, (service, customer, priority, positive)).inc(
+            1, exemplar=_exemplar(rec))
 
     # -- input and consumer --------------------------------------------------------------------
     def observe_event(self, event_type: str, at: float | None = None, count: int = 1) -> None:
@@ -329,6 +371,7 @@ class MonitorMetrics:
         "outcome": lambda self, rec: self.observe_outcome(rec),
         "retraction": lambda self, rec: self.observe_retraction(rec),
         "compliance": lambda self, rec: self.observe_compliance(rec),
+        "survey": lambda self, rec: self.observe_survey(rec),
         "rejected": lambda self, rec: self.observe_reject(str(rec.get("reason") or "")),
     }
 

@@ -297,6 +297,20 @@ def customer() -> dict[str, Any]:
     g.add(timeseries("At-risk clocks: warnings by threshold", [target(
         f"sum by (service, threshold) (increase(slamon_clock_warnings_total{{{sel}}}[{RI}]))",
         "{{service}} at {{threshold}}")], "short", bars=True, stack=True), 24, 8)
+    g.row("Customer satisfaction")
+    g.add(timeseries("CSAT by priority ($window)", [target(
+        f'slamon_csat_ratio{{{sel}, window="$window"}}', "{{service}} {{priority}}")],
+        "percentunit", minimum=0,
+        description="Positive / received surveys of the latest closed window."), 10, 8)
+    g.add(timeseries("CSAT when the clock was met or breached ($window)", [target(
+        f'slamon_csat_by_clock_ratio{{{sel}, window="$window"}}',
+        "{{service}} {{metric}} {{clock}}")], "percentunit", minimum=0,
+        description="Does breaching hurt satisfaction? CSAT of the surveys whose ticket's "
+                    "clock of the metric was met, and of those whose clock was breached."),
+        10, 8)
+    g.add(stat("Surveys in range", [target(
+        f"sum(increase(slamon_csat_surveys_total{{{sel}}}[$__range])) or vector(0)",
+        instant=True)], "short"), 4, 8)
     variables = [
         query_variable("customer", "label_values(slamon_clock_outcomes_total, customer)",
                        multi=False),
