@@ -105,7 +105,8 @@ class ChaosWorker:
         assert not self.alive, f"{self.name} is already running"
         self.starts += 1
         with open(self.log, "ab") as out:
-            out.write(f"\n===== {self.name} start {self.starts} =====\n".encode())
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            out.write(f"\n===== {self.name} start {self.starts} at {stamp} =====\n".encode())
             out.flush()
             self.launched_at = time.time()
             self.process = subprocess.Popen(

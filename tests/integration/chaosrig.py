@@ -29,6 +29,8 @@ OUTPUTS = ("breaches", "warnings", "outcomes", "compliance", "events.dlq")
 
 @dataclass
 class Result:
+    """One scenario's outcome: the comparison's counts, what it measured, every problem."""
+
     name: str
     counts: Counts | None = None
     measured: dict = field(default_factory=dict)
