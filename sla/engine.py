@@ -119,6 +119,8 @@ class Engine:
         """Apply `event` to `state` (mutated); return the records it causes, in order."""
         history = state.history
         if history is None:
+            if event.event_id in state.applied:
+                return []  # a redelivery of an event applied before the ticket was compacted
             return [rejected(state, event, "ticket_closed", "the ticket is closed")]
         event_id = event.event_id
         for entry in history:

@@ -66,7 +66,7 @@ class TicketState:
 
     __slots__ = (
         "ticket_id", "service", "customer", "priority", "version", "opened_at", "closed_at",
-        "history", "seq", "clocks", "emitted", "sim_time", "last_ts", "last_fire",
+        "history", "seq", "clocks", "emitted", "sim_time", "last_ts", "last_fire", "applied",
     )
 
     def __init__(self, ticket_id: str) -> None:
@@ -85,6 +85,8 @@ class TicketState:
         self.sim_time = NEVER  # clocks have fired everything due up to this instant
         self.last_ts = NEVER  # largest event time applied
         self.last_fire = NEVER  # largest instant a threshold fired at
+        # A tombstone's applied event ids: a redelivered one is a duplicate, not a late event.
+        self.applied: frozenset[str] = frozenset()
 
     @property
     def tombstone(self) -> bool:
@@ -108,10 +110,17 @@ class TicketState:
     def forget(self) -> None:
         """A tombstone past its time: nothing is left to keep (`Engine.is_empty`)."""
         self.history = []
+        self.applied = frozenset()
         self.opened_at = self.closed_at = None
 
     def compact(self) -> None:
-        """Shrink a closed ticket to a tombstone: it only rejects what still comes for it."""
+        """Shrink a closed ticket to a tombstone: it only rejects what still comes for it.
+
+        The ids of the events it applied stay, so that their redelivery (after a restart)
+        is recognised as a duplicate and skipped, never rejected.
+        """
+        if self.history is not None:
+            self.applied = frozenset(entry.event_id for entry in self.history)
         self.history = None
         self.clocks = {}
         self.emitted = {}  # no longer consulted: a tombstone applies nothing
@@ -124,6 +133,7 @@ class TicketState:
             self.seq, [clock.to_wire() for clock in self.clocks.values()],
             {slot: emitted.to_wire() for slot, emitted in self.emitted.items()},
             self.sim_time, self.last_ts, self.last_fire,
+            *([sorted(self.applied)] if self.applied else []),  # tombstones only
         ]
 
     @classmethod
@@ -131,7 +141,8 @@ class TicketState:
         state = cls.__new__(cls)
         (state.ticket_id, state.service, state.customer, state.priority, state.version,
          state.opened_at, state.closed_at, history, state.seq, clocks,
-         emitted, state.sim_time, state.last_ts, state.last_fire) = wire
+         emitted, state.sim_time, state.last_ts, state.last_fire) = wire[:14]
+        state.applied = frozenset(wire[14]) if len(wire) > 14 else frozenset()
         state.history = None if history is None else [Entry._make(entry) for entry in history]
         state.clocks = {clock.metric: clock for clock in map(Clock.from_wire, clocks)}
         state.emitted = {slot: Emitted.from_wire(known) for slot, known in emitted.items()}

@@ -258,3 +258,27 @@ def test_a_closed_ticket_is_remembered_for_a_while_then_forgotten():
     assert [r["reason"] for r in engine.apply(state, late, ms("00:30"))] == ["ticket_closed"]
     engine.advance(state, ms("01:05:01"))
     assert engine.is_empty(state)
+
+
+def test_a_tombstone_skips_redelivered_events_and_rejects_new_ones():
+    # A worker restarted after a closed ticket was compacted gets its events again: they
+    # are duplicates to skip, not late events to reject (issue 9, defect 4).
+    from sla.engine import Engine
+    from sla.events import parse_event
+    from sla.ticket import TicketState
+
+    engine = Engine(StubPolicies(), lateness_ms=60_000, tombstone_ms=3_600_000)
+    state = TicketState("T1")
+    known = engine.known_types
+    applied = [ev("opened", "00:00"), ev("responded", "00:02"), ev("closed", "00:05")]
+    for event in applied:
+        engine.apply(state, parse_event(event, known), ms(event["ts"]))
+    engine.advance(state, ms("00:07"))
+    assert state.tombstone
+    state = TicketState.from_wire(state.to_wire())  # as stored in the table
+    for event in applied:
+        assert engine.apply(state, parse_event(event, known), ms("00:08")) == []
+    new = parse_event(ev("responded", "00:06", eid="other"), known)
+    assert [r["reason"] for r in engine.apply(state, new, ms("00:08"))] == ["ticket_closed"]
+    engine.advance(state, ms("01:05:01"))
+    assert engine.is_empty(state) and not state.applied
