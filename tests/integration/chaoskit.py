@@ -213,8 +213,8 @@ class OwnBroker:
         return pid
 
     def start(self) -> None:
-        localkafka.start(self.config, say=lambda line: print(f"own broker: {line}"),
-                         tie_to_parent=True)
+        localkafka.start(self.config, tie_to_parent=True,
+                         say=lambda line: print(f"own broker: {line}", file=sys.stderr))
 
     def stop(self) -> None:
         localkafka.stop(self.config)

@@ -63,7 +63,7 @@ def kill_loop(bootstrap: str, work: Path, kills: int = 5, rate: float = 10.0,
             resume = rig.resume_time(killed, f"k{kill}")
             resumes.append(resume)
             shown = f"> {RESUME_WAIT:.0f}" if resume is None else f"{resume}"
-            print(f"kill -9 #{kill + 1}: processing resumed after {shown} s")
+            print(f"kill -9 #{kill + 1}: processing resumed after {shown} s", file=sys.stderr)
             rig.check_resume(resume, f"kill -9 #{kill + 1}")
             if not keep_going and (resume is None or resume > 3 * RESUME_LIMIT):
                 break  # blind for long: each further kill would cost as much
