@@ -150,21 +150,21 @@ class ClockService:
         await self._complete(self.processor.fire_due(partition, tick.at))
 
     async def _complete(self, batch: Batch) -> None:
-        """Send the outputs, wait until Kafka has them, then write the states."""
+        """Outputs to Kafka, then the states to the changelog, then to the store: each waited
+        for before the next, so no state ever records an output Kafka does not have."""
         processor = self.processor
         generation = self.app.consumer_generation_id
         try:
             deliveries = await self.sender.send(batch.outputs)
             if deliveries:
                 await asyncio.gather(*deliveries)
+            if self.app.consumer_generation_id != generation:
+                raise Abandoned("partitions were reassigned while the batch was sent")
+            await self.table.commit(batch.partition, processor.prepare(batch), self.sender)
         except BaseException:
             processor.abandon(batch)
             raise
-        if self.app.consumer_generation_id != generation:
-            processor.abandon(batch)
-            raise Abandoned("partitions were reassigned while the batch was sent")
-        self.table.write(batch.partition, processor.commit(batch))
-        await self.table.send_changes(self.sender)
+        processor.commit(batch)
         partition = batch.partition
         tick = self.pending_ticks.get(partition)
         if tick is not None and batch.fired_upto is not None and tick.at <= batch.fired_upto:

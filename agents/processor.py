@@ -2,12 +2,13 @@
 
 A batch is one partition's events (`apply_events`) or the deadlines of one partition due
 by an instant (`fire_due`). Both work on a `Batch`: the tickets it touches are decoded
-once and kept in it, and nothing outside the batch changes until `commit`, which returns
-the table writes and only then updates the deadline index, the open-clock counts and the
-metrics. The agent sends the batch's outputs, waits until Kafka has them, and only then
-commits: an output is "sent" before the state that records it is written, so a crash in
-between makes the redelivered batch send the same outputs again (same ids), never lose
-them. A batch abandoned before `commit` leaves no trace.
+once and kept in it, and nothing outside the batch changes until `commit`. The agent
+sends the batch's outputs and waits until Kafka has them; then it sends the table writes
+(`prepare`) to the changelog and waits again; then it writes them to the local store and
+`commit`s (deadline index, open-clock counts, metrics). An output is "sent" before the
+state that records it exists anywhere, and the local store is never ahead of the
+changelog, so a crash at any point makes the redelivered batch send the same outputs
+again (same ids), never lose them. A batch abandoned before `commit` leaves no trace.
 
 Bad input becomes a dead-letter output with the original bytes and the reason; a failure
 inside the engine costs that one event (`internal_error`). Nothing here raises on input.
@@ -116,8 +117,8 @@ class StoredTicket(NamedTuple):
 class Batch:
     """One partition's work in progress: touched tickets, outputs, effects kept for commit."""
 
-    __slots__ = ("due", "event_types", "fired_upto", "opened", "outputs", "partition", "records",
-                 "rejects", "states")
+    __slots__ = ("changes", "due", "event_types", "fired_upto", "opened", "outputs", "partition",
+                 "records", "rejects", "states")
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
@@ -125,6 +126,7 @@ class Batch:
         self.opened: dict[bytes, OpenClocks] = {}  # open clocks when the ticket was loaded
         self.due: list[tuple[str, int]] = []  # (ticket, due) taken from the index
         self.fired_upto: int | None = None  # deadlines due by then were fired
+        self.changes: dict[bytes, bytes | None] | None = None  # the table writes, once prepared
         self.outputs: list[Output] = []
         self.records: list[Record] = []  # emitted, for the metrics at commit
         self.event_types: Counter[str] = Counter()
@@ -249,10 +251,28 @@ class ClockProcessor:
         """Drop the decoded states (partitions moved: the table is the truth again)."""
         self.cache.clear()
 
+    def prepare(self, batch: Batch) -> dict[bytes, bytes | None]:
+        """The table writes of `batch` (None deletes), computed once; nothing else changes."""
+        if batch.changes is None:
+            partition = batch.partition
+            changes: dict[bytes, bytes | None] = {}
+            for ticket_key, state in batch.states.items():
+                if self.engine.is_empty(state):
+                    changes[ticket_key] = None
+                    continue
+                stored = StoredTicket(partition, self.engine.next_due(state),
+                                      _open_clocks(state), state.to_wire())
+                changes[ticket_key] = stored.to_bytes()
+            batch.changes = changes
+        return batch.changes
+
     def commit(self, batch: Batch) -> dict[bytes, bytes | None]:
-        """The table writes of `batch`; index, open-clock counts and metrics take it in."""
+        """`prepare`'s writes; the index, the open-clock counts and the metrics take them in.
+
+        Call once the writes are on Kafka and in the store: what is committed is final.
+        """
+        changes = self.prepare(batch)
         partition = batch.partition
-        changes: dict[bytes, bytes | None] = {}
         changed_counts: set[tuple[str, str]] = set()
         for ticket_key, state in batch.states.items():
             before = batch.opened[ticket_key]
@@ -262,14 +282,11 @@ class ClockProcessor:
                 self.open_clocks.update(after)
                 changed_counts.update(before)
                 changed_counts.update(after)
-            if self.engine.is_empty(state):
-                changes[ticket_key] = None
+            if changes[ticket_key] is None:
                 self.index.schedule(partition, state.ticket_id, None)
                 self.cache.pop(ticket_key, None)
                 continue
-            due = self.engine.next_due(state)
-            changes[ticket_key] = StoredTicket(partition, due, after, state.to_wire()).to_bytes()
-            self.index.schedule(partition, state.ticket_id, due)
+            self.index.schedule(partition, state.ticket_id, self.engine.next_due(state))
             self._remember(ticket_key, state)
         observer = self.observer
         if observer is not None:

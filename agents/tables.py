@@ -10,14 +10,17 @@ The worker flushes the producer before it commits offsets, so a write is on
 Kafka before the event that made it counts as processed.
 
 The batch path (agents/batching.py) has no current Faust event, which Faust's own
-`table[key]` needs to find the partition: it reads and writes one partition's store
-directly (`read`, `write`) and sends that partition's changelog records as one
-producer batch (`send_changes`), remembering for RocksDB the first offset of the
-batch (recovery then replays a few records more at worst, never fewer).
+`table[key]` needs to find the partition: it reads one partition's store directly
+(`read`) and commits a batch's writes with `commit`: first to the changelog, waiting
+until Kafka has them, then to the local store together with the changelog offset they
+reached (one RocksDB write batch). The local store is so never ahead of the changelog:
+a worker killed in between recovers the writes from the changelog, and a worker that
+takes the partition over sees everything its previous owner's store held.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -61,10 +64,22 @@ class RawTable(faust.Table):
             return value
         return store.data.get(key)  # type: ignore[no-any-return]
 
-    def write(self, partition: int, changes: Mapping[bytes, bytes | None]) -> None:
-        """Apply `changes` (None deletes) to `partition`'s local store and queue them."""
+    async def commit(self, partition: int, changes: Mapping[bytes, bytes | None],
+                     sender: BatchSender) -> None:
+        """Put `changes` (None deletes) on the changelog, wait for Kafka, then in the store."""
+        if not changes:
+            return
+        topic = self.changelog_topic.get_topic_name()
+        deliveries = await sender.send([Record(topic, key, value) for key, value in changes.items()],
+                                       partition=partition)
+        sent = await asyncio.gather(*deliveries)
+        offsets = [metadata.offset for metadata in sent if metadata is not None]
+        self._write(partition, changes, max(offsets) if offsets else None)
+
+    def _write(self, partition: int, changes: Mapping[bytes, bytes | None],
+               offset: int | None) -> None:
         store: Any = self.data
-        if hasattr(store, "_db_for_partition"):
+        if hasattr(store, "_db_for_partition"):  # RocksDB: the writes and the offset at once
             import rocksdict
 
             batch = rocksdict.WriteBatch(raw_mode=True)
@@ -73,35 +88,23 @@ class RawTable(faust.Table):
                     batch.delete(key)
                 else:
                     batch.put(key, value)
+            if offset is not None:  # a batch's first offset: recovery re-reads, never skips
+                batch.put(store.offset_key, str(offset).encode())
             store._db_for_partition(partition).write(batch)
             key_index = store._key_index
             for key in changes:
                 key_index[key] = partition
-        else:
-            data = store.data
-            for key, value in changes.items():
-                if value is None:
-                    data.pop(key, None)
-                else:
-                    data[key] = value
-        self._pending.extend((partition, key, value) for key, value in changes.items())
+            return
+        data = store.data  # memory: recovery replays the whole changelog anyway
+        for key, value in changes.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
 
     def overlay(self, partition: int) -> Overlay:
         """A view of `partition` for one batch: reads through, writes held until committed."""
         return Overlay(self, partition)
-
-    async def send_changes(self, sender: BatchSender) -> None:
-        """Send the queued changelog records as producer batches, one per partition."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        topic = self.changelog_topic.get_topic_name()
-        by_partition: dict[int, list[Record]] = {}
-        for partition, key, value in pending:
-            by_partition.setdefault(partition or 0, []).append(Record(topic, key, value))
-        for partition, outputs in by_partition.items():
-            for delivery in await sender.send(outputs, partition=partition):
-                delivery.add_done_callback(self._remember_offset)
 
     def _remember_offset(self, delivery: Any) -> None:
         if delivery.cancelled() or delivery.exception() is not None:
@@ -140,11 +143,11 @@ class Overlay(MutableMapping[bytes, bytes]):
     def __len__(self) -> int:
         raise TypeError("an overlay reads keys, it does not count them")
 
-    def commit(self) -> None:
-        """Write the changes to the partition's store and queue them for the changelog."""
-        if self.changes:
-            self.table.write(self.partition, self.changes)
-            self.changes = {}
+    async def commit(self, sender: BatchSender) -> None:
+        """Commit the changes (changelog first, then the local store): see `RawTable.commit`."""
+        changes, self.changes = self.changes, {}
+        if changes:
+            await self.table.commit(self.partition, changes, sender)
 
 
 class _QueuedMessage:

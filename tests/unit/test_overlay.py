@@ -19,7 +19,8 @@ class PartitionedStore:
     def read(self, partition: int, key: bytes) -> bytes | None:
         return self.partitions.get(partition, {}).get(key)
 
-    def write(self, partition: int, changes: Mapping[bytes, bytes | None]) -> None:
+    async def commit(self, partition: int, changes: Mapping[bytes, bytes | None],
+                     sender: object) -> None:
         self.writes.append((partition, dict(changes)))
         data = self.partitions.setdefault(partition, {})
         for key, value in changes.items():
@@ -42,14 +43,14 @@ def test_reads_go_through_to_its_partition_and_see_the_batch_writes() -> None:
     assert store.partitions[0] == {b"a": b"1"}  # nothing written before commit
 
 
-def test_commit_writes_each_changed_key_once_and_only_to_its_partition() -> None:
+async def test_commit_writes_each_changed_key_once_and_only_to_its_partition() -> None:
     store = PartitionedStore()
     view = Overlay(store, 0)  # type: ignore[arg-type]
     for value in (b"x", b"y", b"z"):
         view[b"b"] = value
     view.pop(b"a")
-    view.commit()
+    await view.commit(sender=None)  # type: ignore[arg-type]
     assert store.writes == [(0, {b"b": b"z", b"a": None})]
     assert store.partitions == {0: {b"b": b"z"}, 1: {b"a": b"other"}}
-    view.commit()
+    await view.commit(sender=None)  # type: ignore[arg-type]
     assert len(store.writes) == 1  # nothing new to write
