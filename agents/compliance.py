@@ -1,5 +1,8 @@
 """The live compliance agent: outcomes in, a `compliance` record per window when it closes.
 
+The window rules are `sla.compliance.Compliance`, the same as in `slamon replay`;
+this module gives them a store in Faust tables and wires the agent.
+
 Outcomes (and retractions of outcomes) reach it on `<prefix>compliance.input`
 keyed by service|customer, so every clock of a customer's service is counted
 on one partition. Two tables hold the state, written in-stream, one small
@@ -10,144 +13,181 @@ entry per change (a window's clocks are never rewritten as a whole):
   or a retraction withdraws the clock from the windows it was counted in.
 
 Which clocks each open window holds is kept in memory, rebuilt from the
-entries table after an assignment. A window closes when the watermark passes
-its end plus the lateness; its record goes to `<prefix>compliance`. The
-watermark is the event time of the clock agent (the largest `ts` it had
-applied when it sent the outcome, carried in the message): windows close
-before the outcome that moved time on is counted, as in replay. With several
-clock partitions, an outcome that arrives after its window closed (skew
-beyond the lateness) is not counted (`late_outcomes`).
+entries table after an assignment. A window closes when the watermark of its
+partition passes its end plus the lateness; its record goes to
+`<prefix>compliance`. The watermark is the event time of the clock agent (the
+largest `ts` it had applied when it sent the outcome, carried in the message):
+windows close before the outcome that moved time on is counted, as in replay.
+With several clock partitions, an outcome that arrives after its window closed
+(skew beyond the lateness) is not counted (`late_outcomes`).
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import NamedTuple, Protocol
 
 import orjson
 
-from sla.compliance import WINDOWS, ratio, summarise, window_bounds
-from sla.events import parse_ts
-from streams.outputs import Output
+from sla.compliance import Compliance, Counted, CreditLookup, Entry, WindowKey
+from streams.outputs import Output, record_output
 from streams.topics import TopicCatalogue
 
-__all__ = ["ComplianceProcessor", "add_compliance_agent"]
+__all__ = ["ComplianceProcessor", "TableStore", "add_compliance_agent"]
 
 logger = logging.getLogger(__name__)
 
-CreditLookup = Callable[[str, str, float], float]
-Window = tuple  # (service, customer, priority, metric, window kind, window start)
+
+class RecordObserver(Protocol):
+    """Told of every compliance record sent (the worker's metrics)."""
+
+    def observe(self, record: dict, /) -> None: ...
 
 
-def _entry_key(window: Window, clock: str) -> bytes:
+class _StoredEntry(NamedTuple):
+    """The value of an entries-table row, as stored: [partition, end, met, seconds]."""
+
+    partition: int
+    end: int
+    met: bool
+    seconds: float
+
+
+class _OpenWindow:
+    """An open window: the partition whose watermark closes it, its end, its clocks."""
+
+    __slots__ = ("partition", "end", "clocks")
+
+    def __init__(self, partition: int, end: int) -> None:
+        self.partition = partition
+        self.end = end
+        self.clocks: set[str] = set()
+
+
+def _entry_key(window: WindowKey, clock: str) -> bytes:
     return orjson.dumps([*window, clock])
 
 
-class ComplianceProcessor:
-    def __init__(self, entries: MutableMapping[bytes, bytes], clocks: MutableMapping[bytes, bytes],
-                 topics: TopicCatalogue, credit_for: CreditLookup, lateness_ms: int,
-                 observer: object = None) -> None:
+class TableStore:
+    """`sla.compliance.WindowStore` over two tables of bytes (entries, clocks).
+
+    Every change is one table write; the clocks of each open window are also kept in
+    memory, so counting never reads the entries table; `load` refills them from it.
+    """
+
+    def __init__(self, entries: MutableMapping[bytes, bytes],
+                 clocks: MutableMapping[bytes, bytes]) -> None:
         self.entries = entries
         self.clocks = clocks
+        self._open: dict[WindowKey, _OpenWindow] = {}
+
+    def load(self, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Refill the open windows from the rows of the entries table."""
+        self._open.clear()
+        for key, value in items:
+            service, customer, priority, metric, kind, start, clock = orjson.loads(key)
+            window: WindowKey = (service, customer, priority, metric, kind, start)
+            opened = self._open.get(window)
+            if opened is None:
+                stored = _StoredEntry(*orjson.loads(value))
+                opened = self._open[window] = _OpenWindow(stored.partition, stored.end)
+            opened.clocks.add(clock)
+
+    def open(self, window: WindowKey, end: int, lane: int) -> None:
+        self._open[window] = _OpenWindow(lane, end)
+
+    def put(self, window: WindowKey, clock: str, entry: Entry) -> bool:
+        opened = self._open.get(window)
+        if opened is None:
+            return False
+        opened.clocks.add(clock)
+        met, seconds = entry
+        self.entries[_entry_key(window, clock)] = orjson.dumps(
+            [opened.partition, opened.end, met, seconds])
+        return True
+
+    def delete(self, window: WindowKey, clock: str) -> None:
+        opened = self._open.get(window)
+        if opened is not None and clock in opened.clocks:
+            opened.clocks.discard(clock)
+            del self.entries[_entry_key(window, clock)]
+
+    def close(self, window: WindowKey) -> Mapping[str, Entry]:
+        opened = self._open.pop(window, None)
+        if opened is None:
+            return {}
+        closed: dict[str, Entry] = {}
+        for clock in opened.clocks:
+            stored = _StoredEntry(*orjson.loads(self.entries.pop(_entry_key(window, clock))))
+            closed[clock] = (stored.met, stored.seconds)
+        return closed
+
+    def windows(self) -> Iterable[tuple[WindowKey, int, int]]:
+        return [(window, opened.end, opened.partition) for window, opened in self._open.items()]
+
+    def counted(self, clock: str) -> Counted | None:
+        stored = self.clocks.get(clock.encode())
+        if stored is None:
+            return None
+        service, customer, priority, metric, stopped_ms = orjson.loads(stored)
+        return (service, customer, priority, metric), stopped_ms
+
+    def set_counted(self, clock: str, counted: Counted) -> None:
+        dims, stopped_ms = counted
+        self.clocks[clock.encode()] = orjson.dumps([*dims, stopped_ms])
+
+    def forget(self, clock: str) -> None:
+        self.clocks.pop(clock.encode(), None)
+
+
+class ComplianceProcessor:
+    """One compliance-input message in, the compliance records it closes out."""
+
+    def __init__(self, entries: MutableMapping[bytes, bytes], clocks: MutableMapping[bytes, bytes],
+                 topics: TopicCatalogue, credit_for: CreditLookup, lateness_ms: int,
+                 observer: RecordObserver | None = None) -> None:
+        self.store = TableStore(entries, clocks)
+        self.compliance = Compliance(self.store, credit_for, lateness_ms)
         self.topics = topics
-        self.credit_for = credit_for
-        self.lateness_ms = lateness_ms
         self.observer = observer
-        self._members: dict[Window, set[str]] = {}  # open window -> its clocks
-        self._open: dict[int, list[tuple[int, Window]]] = {}  # partition -> heap (end, window)
-        self._watermark: dict[int, int] = {}
-        self.late_outcomes = 0
+
+    @property
+    def entries(self) -> MutableMapping[bytes, bytes]:
+        return self.store.entries
+
+    @property
+    def clocks(self) -> MutableMapping[bytes, bytes]:
+        return self.store.clocks
+
+    @property
+    def late_outcomes(self) -> int:
+        return self.compliance.late_outcomes
 
     def rebuild(self, items: Iterable[tuple[bytes, bytes]]) -> None:
         """Refill the open windows from the entries table (after an assignment)."""
-        self._members.clear()
-        self._open.clear()
-        for key, value in items:
-            *window_list, clock = orjson.loads(key)
-            window = tuple(window_list)
-            partition, end, _, _ = orjson.loads(value)
-            if window not in self._members:
-                self._members[window] = set()
-                heapq.heappush(self._open.setdefault(partition, []), (end, window))
-            self._members[window].add(clock)
+        self.store.load(items)
+        self.compliance.reopen()
 
     def handle(self, partition: int, value: bytes) -> list[Output]:
+        """Close what the message's watermark closes on `partition`, then count it."""
         try:
             record = orjson.loads(value)
             kind = record["kind"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             logger.warning("compliance input at partition %d is not a record; skipped", partition)
             return []
-        watermark = record.get("watermark")
-        if watermark is not None and watermark > self._watermark.get(partition, watermark - 1):
-            self._watermark[partition] = watermark
-        outputs = self._close(partition)
-        if kind == "retraction":
-            self._withdraw(record["retracts"].rsplit(":outcome:", 1)[0])
-            return outputs
-        clock = f"{record['ticket_id']}:{record['metric']}:{record['cycle']}"
-        self._withdraw(clock)
-        if record["status"] != "cancelled":
-            dims = (record["service"], record["customer"], record["priority"], record["metric"])
-            self._count(partition, clock, dims, parse_ts(record["stopped_at"]),
-                        record["status"] == "met", record["elapsed_seconds"])
-        return outputs
-
-    def _count(self, partition: int, clock: str, dims: tuple, stopped: int, met: bool,
-               seconds: float) -> None:
-        watermark = self._watermark.get(partition)
-        for kind in WINDOWS:
-            start, end = window_bounds(kind, stopped)
-            window = (*dims, kind, start)
-            members = self._members.get(window)
-            if members is None:
-                if watermark is not None and end + self.lateness_ms <= watermark:
-                    self.late_outcomes += 1  # its window has been reported already
-                    continue
-                members = self._members[window] = set()
-                heapq.heappush(self._open.setdefault(partition, []), (end, window))
-            members.add(clock)
-            self.entries[_entry_key(window, clock)] = orjson.dumps([partition, end, met, seconds])
-        self.clocks[clock.encode()] = orjson.dumps([*dims, stopped])
-
-    def _withdraw(self, clock: str) -> None:
-        stored = self.clocks.get(clock.encode())
-        if stored is None:
-            return
-        *dims, stopped = orjson.loads(stored)
-        for kind in WINDOWS:
-            window = (*dims, kind, window_bounds(kind, stopped)[0])
-            members = self._members.get(window)
-            if members is not None and clock in members:
-                members.discard(clock)
-                del self.entries[_entry_key(window, clock)]
-        del self.clocks[clock.encode()]
-
-    def _close(self, partition: int) -> list[Output]:
-        heap = self._open.get(partition)
-        watermark = self._watermark.get(partition)
-        outputs: list[Output] = []
-        while heap and watermark is not None and heap[0][0] + self.lateness_ms <= watermark:
-            end, window = heapq.heappop(heap)
-            members = self._members.pop(window, None)
-            if not members:
-                continue
-            bucket = {}
-            for clock in members:
-                key = _entry_key(window, clock)
-                _, _, met, seconds = orjson.loads(self.entries[key])
-                bucket[clock] = (met, seconds)
-                del self.entries[key]
-                if window[4] == "month":  # the last window the clock counts in
-                    self.clocks.pop(clock.encode(), None)
-            met_count = sum(1 for entry in bucket.values() if entry[0])
-            credit = self.credit_for(window[0], window[1], ratio(met_count, len(bucket)))
-            record = summarise(window, end, bucket, credit)  # type: ignore[arg-type]
-            if self.observer is not None:
-                self.observer.observe(record)  # type: ignore[attr-defined]
-            outputs.append(Output(self.topics.compliance, f"{window[0]}|{window[1]}".encode(),
-                                  orjson.dumps(record)))
+        closed = self.compliance.close_until(record.get("watermark"), lane=partition)
+        if kind != "outcome" and kind != "retraction":
+            logger.warning("compliance input at partition %d is a %r record, not an outcome; "
+                           "skipped", partition, kind)
+        self.compliance.observe(record, lane=partition)
+        observer = self.observer
+        outputs = []
+        for compliance in closed:
+            if observer is not None:
+                observer.observe(compliance)
+            outputs.append(record_output(self.topics, compliance))
         return outputs
 
 

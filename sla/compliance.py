@@ -5,26 +5,131 @@ at its latest revision, in the hour, day and month (UTC) in which it stopped.
 Windows close by watermark once `lateness` has passed their end; the record
 emitted then carries counts, the compliance ratio, p50/p90/p99 of the counted
 seconds and the service credit the customer's tiers give for that ratio.
+
+The rules live here once, in `Compliance`; the state they keep goes through a
+`WindowStore`: one entry per (window, clock) and, per clock, the outcome it is
+counted with. `slamon replay` keeps it in dicts (`DictStore`); the live agent
+keeps it in Kafka-backed tables (`agents.compliance.TableStore`), so both count
+and close windows the same way and emit the same records.
+
+Watermarks are per lane: the live agent closes the windows of each input
+partition by that partition's watermark; replay has one lane, 0.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
+from types import MappingProxyType
+from typing import Protocol
 
 from sla.events import format_ts, parse_ts
 
-__all__ = ["Compliance", "window_bounds", "summarise", "ratio", "WINDOWS"]
+__all__ = [
+    "Compliance", "WindowStore", "DictStore", "window_bounds", "summarise", "ratio", "WINDOWS",
+    "Dims", "WindowKey", "Entry", "Counted", "CreditLookup",
+]
 
 WINDOWS = ("hour", "day", "month")
 _HOUR = 3_600_000
 _DAY = 86_400_000
+_NEVER = -(2**62)  # the horizon of a lane that has no watermark yet: nothing is closed
 
 Dims = tuple[str, str, str, str]  # service, customer, priority, metric
 WindowKey = tuple[str, str, str, str, str, int]  # dims + window kind + window start
+Entry = tuple[bool, float]  # one clock in one window: met?, counted seconds
+Counted = tuple[Dims, int]  # what a clock is counted with: its dims, stopped_at (ms)
 CreditLookup = Callable[[str, str, float], float]  # (service, customer, ratio) -> credit
+
+
+class WindowStore(Protocol):
+    """The state of the open windows: their entries, one per (window, clock), and the
+    outcome each clock is counted with (so that a revision or a retraction withdraws it).
+
+    `Compliance` decides when a window opens and closes and what counts; a store only
+    keeps what it is given.
+    """
+
+    def open(self, window: WindowKey, end: int, lane: int) -> None:
+        """Open `window`, ending at `end` and closed by the watermark of `lane`, empty."""
+        ...
+
+    def put(self, window: WindowKey, clock: str, entry: Entry) -> bool:
+        """Count `clock` in `window` (replacing the entry it had there) if the window is
+        open; False, storing nothing, if it is not."""
+        ...
+
+    def delete(self, window: WindowKey, clock: str) -> None:
+        """Withdraw `clock` from `window`; nothing when the window is not open or lacks it."""
+        ...
+
+    def close(self, window: WindowKey) -> Mapping[str, Entry]:
+        """Remove `window` with its entries and return them (clock -> entry); {} if not open."""
+        ...
+
+    def windows(self) -> Iterable[tuple[WindowKey, int, int]]:
+        """(window, end, lane) of every open window: to pick up a store filled elsewhere."""
+        ...
+
+    def counted(self, clock: str) -> Counted | None:
+        """The outcome `clock` is counted with, or None."""
+        ...
+
+    def set_counted(self, clock: str, counted: Counted) -> None:
+        """Remember the outcome `clock` is counted with (replacing an earlier one)."""
+        ...
+
+    def forget(self, clock: str) -> None:
+        """Forget the outcome of `clock`, if one is remembered."""
+        ...
+
+
+_NO_ENTRIES: Mapping[str, Entry] = MappingProxyType({})
+
+
+class DictStore:
+    """A `WindowStore` in memory (replay): window -> {clock: entry}, clock -> counted."""
+
+    __slots__ = ("_windows", "_closes", "_counted")
+
+    def __init__(self) -> None:
+        self._windows: dict[WindowKey, dict[str, Entry]] = {}
+        self._closes: dict[WindowKey, tuple[int, int]] = {}  # window -> (end, lane)
+        self._counted: dict[str, Counted] = {}
+
+    def open(self, window: WindowKey, end: int, lane: int) -> None:
+        self._windows[window] = {}
+        self._closes[window] = (end, lane)
+
+    def put(self, window: WindowKey, clock: str, entry: Entry) -> bool:
+        entries = self._windows.get(window)
+        if entries is None:
+            return False
+        entries[clock] = entry
+        return True
+
+    def delete(self, window: WindowKey, clock: str) -> None:
+        entries = self._windows.get(window)
+        if entries is not None:
+            entries.pop(clock, None)
+
+    def close(self, window: WindowKey) -> Mapping[str, Entry]:
+        self._closes.pop(window, None)
+        return self._windows.pop(window, _NO_ENTRIES)
+
+    def windows(self) -> Iterable[tuple[WindowKey, int, int]]:
+        return [(window, end, lane) for window, (end, lane) in self._closes.items()]
+
+    def counted(self, clock: str) -> Counted | None:
+        return self._counted.get(clock)
+
+    def set_counted(self, clock: str, counted: Counted) -> None:
+        self._counted[clock] = counted
+
+    def forget(self, clock: str) -> None:
+        self._counted.pop(clock, None)
 
 
 def window_bounds(kind: str, ms: int) -> tuple[int, int]:
@@ -62,91 +167,135 @@ def _percentile(ordered: list[float], fraction: float) -> float | None:
     return ordered[int(rank) - 1]
 
 
-class Compliance:
-    """Open windows and the outcomes counted in them."""
+class _Lane:
+    """What closes windows on one lane: its horizon, and its open windows by end."""
 
-    def __init__(self, credit_for: CreditLookup, lateness_ms: int) -> None:
-        self._credit_for = credit_for
-        self._lateness = lateness_ms
-        # window -> clock key -> (met?, counted seconds)
-        self._windows: dict[WindowKey, dict[str, tuple[bool, float]]] = {}
-        self._ends: list[tuple[int, WindowKey]] = []  # heap of (window end, window)
-        # clock key -> (dims, stopped_at ms) of the outcome counted now
-        self._counted: dict[str, tuple[Dims, int]] = {}
-        self.late_outcomes = 0  # outcomes for windows already closed: not counted
+    __slots__ = ("horizon", "ends")
+
+    def __init__(self) -> None:
         # Windows ending at or before this instant are closed: the watermark less the
         # lateness, or the watermark itself at the end of input.
-        self._horizon = -(2**62)
+        self.horizon = _NEVER
+        self.ends: list[tuple[int, WindowKey]] = []  # heap of (window end, window)
 
-    def observe(self, record: dict) -> None:
-        """Count an outcome record, or withdraw the outcome a retraction withdraws."""
+
+class Compliance:
+    """The window rules: count outcomes in their windows, close windows by watermark.
+
+    Which windows are open and what they hold is in `store`; the order in which they
+    close (a heap of ends per lane) and each lane's horizon are here, in memory: after
+    the store was filled elsewhere (a restart), `reopen()` reads its open windows back.
+    """
+
+    def __init__(self, store: WindowStore, credit_for: CreditLookup, lateness_ms: int) -> None:
+        self.store = store
+        self._credit_for = credit_for
+        self._lateness = lateness_ms
+        self._lanes: dict[int, _Lane] = {}
+        self.late_outcomes = 0  # outcomes for windows already closed: not counted
+        self.reopen()
+
+    def reopen(self) -> None:
+        """Take the store's open windows as the ones to close (after it was refilled)."""
+        for state in self._lanes.values():
+            state.ends = []
+        for window, end, lane in self.store.windows():
+            self._lane(lane).ends.append((end, window))
+        for state in self._lanes.values():
+            heapq.heapify(state.ends)
+
+    def observe(self, record: dict, lane: int = 0) -> None:
+        """Count an outcome record, or withdraw the outcome a retraction withdraws.
+
+        An outcome whose window the watermark of `lane` has closed is not counted there
+        (`late_outcomes`); other kinds of record are ignored.
+        """
         kind = record["kind"]
         if kind == "retraction":
             if record.get("retracts_kind") == "outcome":
                 clock = record["retracts"].rsplit(":outcome:", 1)[0]
-                self._withdraw(clock)
+                counted = self.store.counted(clock)
+                if counted is not None:
+                    self._withdraw(clock, counted, forget=True)
             return
         if kind != "outcome":
             return
+        store = self.store
         clock = f"{record['ticket_id']}:{record['metric']}:{record['cycle']}"
-        if clock in self._counted:  # a revision: the earlier outcome no longer counts
-            self._withdraw(clock)
-        if record["status"] == "cancelled":
+        cancelled = record["status"] == "cancelled"
+        counted = store.counted(clock)
+        if counted is not None:  # a revision: the earlier outcome no longer counts
+            self._withdraw(clock, counted, forget=cancelled)  # replaced below unless cancelled
+        if cancelled:
             return
         stopped_ms = parse_ts(record["stopped_at"])
         dims: Dims = (record["service"], record["customer"], record["priority"], record["metric"])
-        entry = (record["status"] == "met", record["elapsed_seconds"])
+        entry: Entry = (record["status"] == "met", record["elapsed_seconds"])
         for window, start, end in _windows_of(stopped_ms):
             key: WindowKey = (*dims, window, start)
-            bucket = self._windows.get(key)
-            if bucket is None:
-                if self._closed(end):
-                    self.late_outcomes += 1
-                    continue
-                bucket = self._windows[key] = {}
-                heapq.heappush(self._ends, (end, key))
-            bucket[clock] = entry
-        self._counted[clock] = (dims, stopped_ms)
+            if store.put(key, clock, entry):
+                continue
+            state = self._lane(lane)
+            if end <= state.horizon:  # closed already
+                self.late_outcomes += 1
+                continue
+            store.open(key, end, lane)
+            heapq.heappush(state.ends, (end, key))
+            store.put(key, clock, entry)
+        store.set_counted(clock, (dims, stopped_ms))
 
-    def close_until(self, watermark: int, final: bool = False) -> list[dict]:
-        """Close the windows whose end plus lateness has passed (their end, when `final`)."""
-        self._horizon = watermark if final else watermark - self._lateness
-        ends = self._ends
-        if not ends or ends[0][0] > self._horizon:
+    def close_until(self, watermark: int | None, final: bool = False,
+                    lane: int = 0) -> list[dict]:
+        """Close the windows of `lane` whose end plus lateness has passed (their end, when
+        `final`); their compliance records in closing order.
+
+        The horizon only moves forward; a `watermark` of None closes what it allows already.
+        """
+        state = self._lanes.get(lane) or self._lane(lane)
+        horizon = state.horizon
+        if watermark is not None:
+            moved = watermark if final else watermark - self._lateness
+            if moved > horizon:
+                horizon = state.horizon = moved
+        ends = state.ends
+        if not ends or ends[0][0] > horizon:
             return []  # the usual case: the watermark moved within the open windows
+        store = self.store
         records: list[dict] = []
-        while ends and ends[0][0] <= self._horizon:
+        while ends and ends[0][0] <= horizon:
             end, key = heapq.heappop(ends)
-            bucket = self._windows.pop(key)
-            if bucket:
-                met = sum(1 for ok, _ in bucket.values() if ok)
-                credit = self._credit_for(key[0], key[1], ratio(met, len(bucket)))
-                records.append(summarise(key, end, bucket, credit))
-            if key[4] == "month":
-                for clock in bucket:
-                    self._counted.pop(clock, None)
+            entries = store.close(key)
+            if entries:
+                met = sum(1 for ok, _ in entries.values() if ok)
+                credit = self._credit_for(key[0], key[1], ratio(met, len(entries)))
+                records.append(summarise(key, end, entries, credit))
+            if key[4] == "month":  # the last window a clock counts in
+                for clock in entries:
+                    store.forget(clock)
         return records
 
-    def _closed(self, end: int) -> bool:
-        return end <= self._horizon
+    def _lane(self, lane: int) -> _Lane:
+        state = self._lanes.get(lane)
+        if state is None:
+            state = self._lanes[lane] = _Lane()
+        return state
 
-    def _withdraw(self, clock: str) -> None:
-        counted = self._counted.pop(clock, None)
-        if counted is None:
-            return
+    def _withdraw(self, clock: str, counted: Counted, forget: bool) -> None:
+        """Take `clock` out of the open windows it is `counted` in (and forget its outcome)."""
+        store = self.store
         dims, stopped_ms = counted
         for window, start, _ in _windows_of(stopped_ms):
-            bucket = self._windows.get((*dims, window, start))
-            if bucket is not None:
-                bucket.pop(clock, None)
+            store.delete((*dims, window, start), clock)
+        if forget:
+            store.forget(clock)
 
 
-def summarise(key: WindowKey, end: int, bucket: Mapping[str, Sequence], credit: float) -> dict:
-    """The compliance record of a closed window: `bucket` maps clock -> (met?, seconds)."""
+def summarise(key: WindowKey, end: int, entries: Mapping[str, Entry], credit: float) -> dict:
+    """The compliance record of a closed window: `entries` maps clock -> (met?, seconds)."""
     service, customer, priority, metric, window, start = key
-    met = sum(1 for entry in bucket.values() if entry[0])
-    total = len(bucket)
-    seconds = sorted(entry[1] for entry in bucket.values())
+    met = sum(1 for ok, _ in entries.values() if ok)
+    total = len(entries)
+    seconds = sorted(counted for _, counted in entries.values())
     return {
         "id": f"{service}:{customer}:{priority}:{metric}:{window}:{format_ts(start)}",
         "kind": "compliance",
@@ -159,4 +308,5 @@ def summarise(key: WindowKey, end: int, bucket: Mapping[str, Sequence], credit: 
 
 
 def ratio(met: int, total: int) -> float:
+    """Met over total; 1.0 for an empty window."""
     return met / total if total else 1.0

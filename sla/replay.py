@@ -14,7 +14,7 @@ import heapq
 from collections.abc import Iterator
 from typing import Any
 
-from sla.compliance import Compliance
+from sla.compliance import Compliance, DictStore
 from sla.engine import Engine
 from sla.errors import InvalidEvent
 from sla.events import parse_event
@@ -44,6 +44,7 @@ class Replay:
         self.not_after = not_after
         policies = engine.policies
         self.compliance = Compliance(
+            DictStore(),
             lambda service, customer, ratio: policies.terms(service, customer).credit_for(ratio),
             engine.lateness_ms,
         )
