@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib import metadata
 from types import ModuleType
 
 from sla.errors import SlamonError
@@ -40,8 +41,17 @@ def _load(module_name: str) -> ModuleType | None:
         raise
 
 
+def version() -> str:
+    """The installed distribution's version (`slamon --version`), from its metadata."""
+    try:
+        return metadata.version("slamon")
+    except metadata.PackageNotFoundError:  # run from a tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slamon", description="Real-time SLA monitor.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = _load(module_name)
