@@ -96,7 +96,8 @@ class Monitor:
         self.router: BatchRouter = app.slamon_router  # type: ignore[attr-defined]
         self.clocks: ClockService = add_clock_agent(app, settings, self.engine, self.router,
                                                     self.metrics, before_first=self.history_loaded)
-        self.compliance = add_compliance_agent(app, settings, self.engine, self.metrics)
+        self.compliance = add_compliance_agent(app, settings, self.engine, self.router,
+                                               self.metrics)
         self.watcher = PolicyWatcher(settings.policies, self.engine, self._loaded)
         self.broker = BrokerWatch(settings.broker_unreachable_after)
 

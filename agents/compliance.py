@@ -24,17 +24,25 @@ With several clock partitions, an outcome that arrives after its window closed
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Mapping, MutableMapping
-from typing import NamedTuple, Protocol
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
+import faust
 import orjson
+from faust.types import TP
 
+from agents.batching import BatchRouter, KafkaRecord
+from agents.sending import BatchSender
+from agents.settings import Settings
+from agents.tables import RawTable, raw_table, raw_topic
 from sla.compliance import Compliance, Counted, CreditLookup, Entry, WindowKey
+from sla.engine import Engine
 from streams.outputs import Output, record_output
 from streams.topics import TopicCatalogue
 
-__all__ = ["ComplianceProcessor", "TableStore", "add_compliance_agent"]
+__all__ = ["ComplianceProcessor", "ComplianceService", "TableStore", "add_compliance_agent"]
 
 logger = logging.getLogger(__name__)
 
@@ -191,12 +199,75 @@ class ComplianceProcessor:
         return outputs
 
 
-def add_compliance_agent(app, settings, engine, observer=None) -> ComplianceProcessor:  # type: ignore[no-untyped-def]
-    """Add the compliance agent and its two tables to `app`."""
-    from agents.clocks import send_outputs
-    from agents.tables import raw_table, raw_topic
+class ComplianceService:
+    """The compliance input's batch handler: count a partition's records, send what closes.
 
-    topics = TopicCatalogue(settings.topic_prefix, settings.partitions)
+    A batch's compliance records are sent and acknowledged by Kafka before the table
+    writes that follow from it are committed (changelog, then store), as for the clocks;
+    each key is written once per batch. A batch that fails leaves the tables as they
+    were, and the open windows in memory are rebuilt from them before the next one.
+    """
+
+    def __init__(self, app: faust.App, processor: ComplianceProcessor, entries: RawTable,
+                 clocks: RawTable, output: faust.TopicT, partitions: int) -> None:
+        self.app = app
+        self.processor = processor
+        self.entries = entries
+        self.clocks = clocks
+        self.output = output
+        self.partitions = partitions
+        self.stale = True
+        self.declared = False
+        self._sender: BatchSender | None = None
+
+    @property
+    def sender(self) -> BatchSender:
+        if self._sender is None:
+            self._sender = BatchSender(self.app.producer._ensure_producer(),  # type: ignore[attr-defined]
+                                       self.partitions)
+        return self._sender
+
+    def on_partitions_assigned(self) -> None:
+        self.stale = True
+        self.declared = False
+
+    async def handle(self, tp: TP, records: Sequence[KafkaRecord]) -> None:
+        if not self.declared:
+            await self.output.maybe_declare()
+            self.declared = True
+        processor = self.processor
+        if self.stale:
+            processor.rebuild(self.entries.items())
+            self.stale = False
+        partition = tp.partition
+        store = processor.store
+        entries, clocks = self.entries.overlay(partition), self.clocks.overlay(partition)
+        store.entries, store.clocks = entries, clocks
+        try:
+            outputs = []
+            for record in records:
+                try:
+                    outputs += processor.handle(partition, record.value or b"")
+                except Exception:  # a bug must cost one outcome, never the worker
+                    logger.exception("compliance input at %s:%s could not be counted",
+                                     partition, record.offset)
+            deliveries = await self.sender.send(outputs)
+            if deliveries:
+                await asyncio.gather(*deliveries)
+            await entries.commit(self.sender)
+            await clocks.commit(self.sender)
+        except BaseException:
+            self.stale = True  # the windows in memory may hold what the tables do not
+            raise
+        finally:
+            store.entries, store.clocks = self.entries, self.clocks
+
+
+def add_compliance_agent(app: faust.App, settings: Settings, engine: Engine,
+                         router: BatchRouter, observer: RecordObserver | None = None,
+                         ) -> ComplianceProcessor:
+    """Route the compliance input to a `ComplianceService`; add its two tables to `app`."""
+    topics = settings.topics
     entries = raw_table(app, "slamon-compliance-entries", settings.partitions)
     clocks = raw_table(app, "slamon-compliance-clocks", settings.partitions)
 
@@ -207,28 +278,18 @@ def add_compliance_agent(app, settings, engine, observer=None) -> ComplianceProc
                                     round(settings.lateness * 1000), observer)
     source = raw_topic(app, topics.compliance_input, partitions=settings.partitions)
     output = raw_topic(app, topics.compliance, partitions=settings.partitions)
-    stale = [True]
+    service = ComplianceService(app, processor, entries, clocks, output, settings.partitions)
+    router.route(topics.compliance_input, service.handle)
 
-    async def run(stream) -> None:  # type: ignore[no-untyped-def]
-        await output.maybe_declare()
-        async for event in stream.events():
-            if stale[0]:
-                processor.rebuild(entries.items())
-                stale[0] = False
-            try:
-                outputs = processor.handle(event.message.partition, event.message.value or b"")
-            except Exception:  # a bug must cost one outcome, never the worker
-                logger.exception("compliance input at %s:%s could not be counted",
-                                 event.message.partition, event.message.offset)
-                outputs = []
-            await entries.flush_changelog()
-            await clocks.flush_changelog()
-            await send_outputs(app, outputs)
+    async def unused(stream: faust.StreamT) -> None:
+        # Subscribes the topic; the batch consumer hands its records to the service.
+        async for _ in stream.events():
+            logger.error("a compliance input record reached Faust's stream path")
 
-    app.agent(source, name="slamon.compliance")(run)
+    app.agent(source, name="slamon.compliance")(unused)
 
     @app.on_partitions_assigned.connect
-    async def _assigned(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        stale[0] = True
+    async def _assigned(*args: Any, **kwargs: Any) -> None:
+        service.on_partitions_assigned()
 
     return processor
