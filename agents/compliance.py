@@ -3,12 +3,13 @@
 The window rules are `sla.compliance.Compliance`, the same as in `slamon replay`;
 this module gives them a store in Faust tables and wires the agent.
 
-Outcomes (and retractions of outcomes) reach it on `<prefix>compliance.input`
+Outcomes (and retractions of outcomes) and surveys reach it on `<prefix>compliance.input`
 keyed by service|customer, so every clock of a customer's service is counted
 on one partition. Two tables hold the state, written in-stream, one small
 entry per change (a window's clocks are never rewritten as a whole):
 
-- entries: [*window, clock] -> [partition, window end, met, seconds]
+- entries: [*window, clock] -> [partition, window end, met, seconds]; a survey's row
+  (its key ends with `:survey`) is [partition, window end, positive, score, verdict]
 - clocks: clock -> [service, customer, priority, metric, stopped_ms], so a revision
   or a retraction withdraws the clock from the windows it was counted in.
 
@@ -37,7 +38,7 @@ from agents.batching import BatchRouter, KafkaRecord
 from agents.sending import BatchSender
 from agents.settings import Settings
 from agents.tables import RawTable, raw_table, raw_topic
-from sla.compliance import Compliance, Counted, CreditLookup, Entry, WindowKey
+from sla.compliance import Compliance, Counted, CreditLookup, WindowEntry, WindowKey
 from sla.engine import Engine
 from streams.outputs import Output, record_output
 from streams.topics import TopicCatalogue
@@ -54,12 +55,20 @@ class RecordObserver(Protocol):
 
 
 class _StoredEntry(NamedTuple):
-    """The value of an entries-table row, as stored: [partition, end, met, seconds]."""
+    """The value of an entries-table row, as stored: [partition, end, met, seconds], or for
+    a survey [partition, end, positive, score, verdict]."""
 
     partition: int
     end: int
-    met: bool
-    seconds: float
+    met: bool  # a survey's: positive?
+    seconds: float  # a survey's: score on 0..1
+    verdict: str | None = None  # a survey's only: met, breached or ""
+
+    @property
+    def entry(self) -> WindowEntry:
+        if self.verdict is None:
+            return (self.met, self.seconds)
+        return (self.met, self.seconds, self.verdict)
 
 
 class _OpenWindow:
@@ -105,14 +114,13 @@ class TableStore:
     def open(self, window: WindowKey, end: int, lane: int) -> None:
         self._open[window] = _OpenWindow(lane, end)
 
-    def put(self, window: WindowKey, clock: str, entry: Entry) -> bool:
+    def put(self, window: WindowKey, clock: str, entry: WindowEntry) -> bool:
         opened = self._open.get(window)
         if opened is None:
             return False
         opened.clocks.add(clock)
-        met, seconds = entry
         self.entries[_entry_key(window, clock)] = orjson.dumps(
-            [opened.partition, opened.end, met, seconds])
+            [opened.partition, opened.end, *entry])
         return True
 
     def delete(self, window: WindowKey, clock: str) -> None:
@@ -121,14 +129,14 @@ class TableStore:
             opened.clocks.discard(clock)
             del self.entries[_entry_key(window, clock)]
 
-    def close(self, window: WindowKey) -> Mapping[str, Entry]:
+    def close(self, window: WindowKey) -> Mapping[str, WindowEntry]:
         opened = self._open.pop(window, None)
         if opened is None:
             return {}
-        closed: dict[str, Entry] = {}
+        closed: dict[str, WindowEntry] = {}
         for clock in opened.clocks:
             stored = _StoredEntry(*orjson.loads(self.entries.pop(_entry_key(window, clock))))
-            closed[clock] = (stored.met, stored.seconds)
+            closed[clock] = stored.entry
         return closed
 
     def windows(self) -> Iterable[tuple[WindowKey, int, int]]:
@@ -186,7 +194,7 @@ class ComplianceProcessor:
             logger.warning("compliance input at partition %d is not a record; skipped", partition)
             return []
         closed = self.compliance.close_until(record.get("watermark"), lane=partition)
-        if kind != "outcome" and kind != "retraction":
+        if kind not in ("outcome", "retraction", "survey"):
             logger.warning("compliance input at partition %d is a %r record, not an outcome; "
                            "skipped", partition, kind)
         self.compliance.observe(record, lane=partition)

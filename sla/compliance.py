@@ -14,6 +14,12 @@ and close windows the same way and emit the same records.
 
 Watermarks are per lane: the live agent closes the windows of each input
 partition by that partition's watermark; replay has one lane, 0.
+
+Surveys (`survey` records, `sla.surveys`) are counted in the windows holding their time,
+for each metric the record names, as `sla.csat.SurveyEntry`s beside the clocks: a window's
+record then gains the CSAT fields (`sla.csat.csat_fields`). A window with surveys and no
+clock is emitted too (met = total = 0); a window without surveys has no CSAT fields, so
+records of a history without surveys are unchanged.
 """
 
 from __future__ import annotations
@@ -25,11 +31,12 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Protocol
 
+from sla.csat import SurveyEntry, csat_fields
 from sla.events import format_ts, parse_ts
 
 __all__ = [
     "Compliance", "WindowStore", "DictStore", "window_bounds", "summarise", "ratio", "WINDOWS",
-    "Dims", "WindowKey", "Entry", "Counted", "CreditLookup",
+    "Dims", "WindowKey", "Entry", "WindowEntry", "Counted", "CreditLookup", "split_entries",
 ]
 
 WINDOWS = ("hour", "day", "month")
@@ -40,6 +47,7 @@ _NEVER = -(2**62)  # the horizon of a lane that has no watermark yet: nothing is
 Dims = tuple[str, str, str, str]  # service, customer, priority, metric
 WindowKey = tuple[str, str, str, str, str, int]  # dims + window kind + window start
 Entry = tuple[bool, float]  # one clock in one window: met?, counted seconds
+WindowEntry = Entry | SurveyEntry  # a clock's entry, or a survey's (positive?, score, verdict)
 Counted = tuple[Dims, int]  # what a clock is counted with: its dims, stopped_at (ms)
 CreditLookup = Callable[[str, str, float], float]  # (service, customer, ratio) -> credit
 
@@ -56,7 +64,7 @@ class WindowStore(Protocol):
         """Open `window`, ending at `end` and closed by the watermark of `lane`, empty."""
         ...
 
-    def put(self, window: WindowKey, clock: str, entry: Entry) -> bool:
+    def put(self, window: WindowKey, clock: str, entry: WindowEntry) -> bool:
         """Count `clock` in `window` (replacing the entry it had there) if the window is
         open; False, storing nothing, if it is not."""
         ...
@@ -65,7 +73,7 @@ class WindowStore(Protocol):
         """Withdraw `clock` from `window`; nothing when the window is not open or lacks it."""
         ...
 
-    def close(self, window: WindowKey) -> Mapping[str, Entry]:
+    def close(self, window: WindowKey) -> Mapping[str, WindowEntry]:
         """Remove `window` with its entries and return them (clock -> entry); {} if not open."""
         ...
 
@@ -86,7 +94,7 @@ class WindowStore(Protocol):
         ...
 
 
-_NO_ENTRIES: Mapping[str, Entry] = MappingProxyType({})
+_NO_ENTRIES: Mapping[str, WindowEntry] = MappingProxyType({})
 
 
 class DictStore:
@@ -95,7 +103,7 @@ class DictStore:
     __slots__ = ("_windows", "_closes", "_counted")
 
     def __init__(self) -> None:
-        self._windows: dict[WindowKey, dict[str, Entry]] = {}
+        self._windows: dict[WindowKey, dict[str, WindowEntry]] = {}
         self._closes: dict[WindowKey, tuple[int, int]] = {}  # window -> (end, lane)
         self._counted: dict[str, Counted] = {}
 
@@ -103,7 +111,7 @@ class DictStore:
         self._windows[window] = {}
         self._closes[window] = (end, lane)
 
-    def put(self, window: WindowKey, clock: str, entry: Entry) -> bool:
+    def put(self, window: WindowKey, clock: str, entry: WindowEntry) -> bool:
         entries = self._windows.get(window)
         if entries is None:
             return False
@@ -115,7 +123,7 @@ class DictStore:
         if entries is not None:
             entries.pop(clock, None)
 
-    def close(self, window: WindowKey) -> Mapping[str, Entry]:
+    def close(self, window: WindowKey) -> Mapping[str, WindowEntry]:
         self._closes.pop(window, None)
         return self._windows.pop(window, _NO_ENTRIES)
 
@@ -193,6 +201,7 @@ class Compliance:
         self._lateness = lateness_ms
         self._lanes: dict[int, _Lane] = {}
         self.late_outcomes = 0  # outcomes for windows already closed: not counted
+        self.late_surveys = 0  # surveys (per metric and window) for windows already closed
         self.reopen()
 
     def reopen(self) -> None:
@@ -205,12 +214,15 @@ class Compliance:
             heapq.heapify(state.ends)
 
     def observe(self, record: dict, lane: int = 0) -> None:
-        """Count an outcome record, or withdraw the outcome a retraction withdraws.
+        """Count an outcome or a survey record, or withdraw the outcome a retraction withdraws.
 
-        An outcome whose window the watermark of `lane` has closed is not counted there
-        (`late_outcomes`); other kinds of record are ignored.
+        An outcome (survey) whose window the watermark of `lane` has closed is not counted
+        there (`late_outcomes`, `late_surveys`); other kinds of record are ignored.
         """
         kind = record["kind"]
+        if kind == "survey":
+            self._count_survey(record, lane)
+            return
         if kind == "retraction":
             if record.get("retracts_kind") == "outcome":
                 clock = record["retracts"].rsplit(":outcome:", 1)[0]
@@ -233,16 +245,35 @@ class Compliance:
         entry: Entry = (record["status"] == "met", record["elapsed_seconds"])
         for window, start, end in _windows_of(stopped_ms):
             key: WindowKey = (*dims, window, start)
-            if store.put(key, clock, entry):
-                continue
-            state = self._lane(lane)
-            if end <= state.horizon:  # closed already
+            if not self._put(key, end, clock, entry, lane):
                 self.late_outcomes += 1
-                continue
-            store.open(key, end, lane)
-            heapq.heappush(state.ends, (end, key))
-            store.put(key, clock, entry)
         store.set_counted(clock, (dims, stopped_ms))
+
+    def _count_survey(self, record: dict, lane: int) -> None:
+        """Count a survey in the windows of its time, for each metric its record names."""
+        windows = _windows_of(parse_ts(record["at"]))
+        positive, score = bool(record["positive"]), float(record["score_ratio"])
+        survey = record["id"]
+        for metric, verdict in record["clocks"].items():
+            entry: SurveyEntry = (positive, score, verdict or "")
+            for window, start, end in windows:
+                key: WindowKey = (record["service"], record["customer"], record["priority"],
+                                  metric, window, start)
+                if not self._put(key, end, survey, entry, lane):
+                    self.late_surveys += 1
+
+    def _put(self, key: WindowKey, end: int, name: str, entry: WindowEntry, lane: int) -> bool:
+        """Put `entry` in window `key`, opening it if need be; False if it closed already."""
+        store = self.store
+        if store.put(key, name, entry):
+            return True
+        state = self._lane(lane)
+        if end <= state.horizon:  # closed already
+            return False
+        store.open(key, end, lane)
+        heapq.heappush(state.ends, (end, key))
+        store.put(key, name, entry)
+        return True
 
     def close_until(self, watermark: int | None, final: bool = False,
                     lane: int = 0) -> list[dict]:
@@ -266,12 +297,14 @@ class Compliance:
             end, key = heapq.heappop(ends)
             entries = store.close(key)
             if entries:
-                met = sum(1 for ok, _ in entries.values() if ok)
-                credit = self._credit_for(key[0], key[1], ratio(met, len(entries)))
+                clocks, _ = split_entries(entries)
+                met = sum(1 for ok, _ in clocks if ok)
+                credit = self._credit_for(key[0], key[1], ratio(met, len(clocks)))
                 records.append(summarise(key, end, entries, credit))
             if key[4] == "month":  # the last window a clock counts in
-                for clock in entries:
-                    store.forget(clock)
+                for clock, entry in entries.items():
+                    if len(entry) == 2:  # a clock's (a survey has no outcome to forget)
+                        store.forget(clock)
         return records
 
     def _lane(self, lane: int) -> _Lane:
@@ -290,13 +323,28 @@ class Compliance:
             store.forget(clock)
 
 
-def summarise(key: WindowKey, end: int, entries: Mapping[str, Entry], credit: float) -> dict:
-    """The compliance record of a closed window: `entries` maps clock -> (met?, seconds)."""
+def split_entries(entries: Mapping[str, WindowEntry]) -> tuple[list[Entry], list[SurveyEntry]]:
+    """A window's entries: those of clocks, those of surveys."""
+    clocks: list[Entry] = []
+    surveys: list[SurveyEntry] = []
+    for entry in entries.values():
+        if len(entry) == 2:
+            clocks.append(entry)
+        else:
+            surveys.append(entry)
+    return clocks, surveys
+
+
+def summarise(key: WindowKey, end: int, entries: Mapping[str, WindowEntry],
+              credit: float) -> dict:
+    """The compliance record of a closed window: `entries` maps clock -> (met?, seconds) and
+    survey -> (positive?, score, verdict); the CSAT fields only when it counted surveys."""
     service, customer, priority, metric, window, start = key
-    met = sum(1 for ok, _ in entries.values() if ok)
-    total = len(entries)
-    seconds = sorted(counted for _, counted in entries.values())
-    return {
+    clocks, surveys = split_entries(entries)
+    met = sum(1 for ok, _ in clocks if ok)
+    total = len(clocks)
+    seconds = sorted(counted for _, counted in clocks)
+    record = {
         "id": f"{service}:{customer}:{priority}:{metric}:{window}:{format_ts(start)}",
         "kind": "compliance",
         "service": service, "customer": customer, "priority": priority, "metric": metric,
@@ -305,6 +353,9 @@ def summarise(key: WindowKey, end: int, entries: Mapping[str, Entry], credit: fl
         "p50_seconds": _percentile(seconds, 0.5), "p90_seconds": _percentile(seconds, 0.9),
         "p99_seconds": _percentile(seconds, 0.99), "credit": credit,
     }
+    if surveys:
+        record.update(csat_fields(surveys))
+    return record
 
 
 def ratio(met: int, total: int) -> float:

@@ -13,16 +13,18 @@ or a threshold that fired) is inserted into the ticket's history and the
 clocks are recomputed from the start: what now holds is emitted, and a
 `retraction` follows for each emitted output that no longer holds. Outputs
 carry deterministic ids, so a redelivered event changes nothing. The records
-themselves (their fields, ids and retractions) are built in `sla.records`.
+themselves (their fields, ids and retractions) are built in `sla.records`. A `survey`
+event moves no clock: `sla.surveys` decides whether it counts and builds its record.
 """
 
 from __future__ import annotations
 
 from sla.clock import CANCELLED, PAUSED, RUNNING, STOPPED, Clock, Fact
 from sla.errors import RejectReason
-from sla.events import Event
+from sla.events import SURVEY, Event
 from sla.model import UNIVERSAL_EVENT_TYPES, MetricDef, PolicyView, Terms
 from sla.records import Record, SlotFacts, diff, fact_record, rejected, rejected_entry
+from sla.surveys import answer_survey
 from sla.ticket import NEVER, Entry, TicketState
 
 __all__ = ["Engine", "TicketState"]
@@ -117,6 +119,9 @@ class Engine:
     # -- the three calls -----------------------------------------------------
     def apply(self, state: TicketState, event: Event, now: int) -> list[Record]:
         """Apply `event` to `state` (mutated); return the records it causes, in order."""
+        if event.type == SURVEY:  # moves no clock; changes nothing in the state
+            policies = self._versions.get(state.version or 0, self.policies)
+            return answer_survey(state, event, policies.metrics)
         history = state.history
         if history is None:
             if event.event_id in state.applied:

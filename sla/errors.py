@@ -20,6 +20,9 @@ RejectReason = Literal[
     "future_ts",
     # the engine (sla.engine): a valid event its ticket cannot take
     "never_opened", "already_opened", "before_opened", "ticket_closed", "no_target",
+    # surveys (sla.events, sla.engine): a score off its scale; a survey before its ticket
+    # closed; a survey of a ticket never seen that names no service and customer
+    "bad_survey", "survey_before_close", "survey_unattributed",
     # the worker (agents.processor): applying the event failed; the traceback is logged
     "internal_error",
 ]

@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 from sla.errors import InvalidEvent
 
-__all__ = ["Event", "parse_event", "parse_ts", "format_ts", "MIN_TS_MS"]
+__all__ = ["Event", "Survey", "SURVEY", "parse_event", "parse_ts", "format_ts", "MIN_TS_MS"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
@@ -36,8 +36,28 @@ _LOCAL_TIME = re.compile(  # the same without an offset, for a clearer message
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?", re.ASCII)
 
 
+class Survey(NamedTuple):
+    """A customer-satisfaction answer: `score` on the scale [scale_min, scale_max]; scores
+    at or above `positive_from` are positive. The comment a survey may carry is not kept."""
+
+    score: float
+    scale_min: float
+    scale_max: float
+    positive_from: float
+
+    @property
+    def positive(self) -> bool:
+        return self.score >= self.positive_from
+
+    @property
+    def score_ratio(self) -> float:
+        """The score on 0..1 (scale_min -> 0, scale_max -> 1): scales can then be averaged."""
+        return (self.score - self.scale_min) / (self.scale_max - self.scale_min)
+
+
 class Event(NamedTuple):
-    """One service event, times in epoch milliseconds. `ref` locates its source (line, offset)."""
+    """One service event, times in epoch milliseconds. `ref` locates its source (line, offset);
+    `survey` is set on a `survey` event only."""
 
     event_id: str
     ticket_id: str
@@ -47,6 +67,7 @@ class Event(NamedTuple):
     customer: str | None = None
     priority: str | None = None
     ref: int | None = None
+    survey: Survey | None = None
 
 
 def parse_ts(value: Any, field: str = "ts") -> int:
@@ -170,4 +191,42 @@ def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None,
         _text(obj, "customer", "customer" in needs),
         _text(obj, "priority", "priority" in needs),
         ref,
+        _survey(obj) if kind == SURVEY else None,
     )
+
+
+SURVEY = "survey"  # the event type of a customer-satisfaction answer
+
+
+def _survey(obj: Mapping[str, Any]) -> Survey:
+    """The survey fields of a `survey` event: score on a declared scale, optional threshold.
+
+    Without `positive`, the top two points of the scale are positive (4 and 5 of 1..5, 9 and
+    10 of 0..10) and, on a two-point scale (a good/bad rating, 0..1), the top one ("good").
+    """
+    score, low, high = (_number(obj, name) for name in ("score", "scale_min", "scale_max"))
+    if high <= low:
+        raise InvalidEvent("bad_survey", f"scale_max ({high:g}) must be above scale_min ({low:g})")
+    if not low <= score <= high:
+        raise InvalidEvent("bad_survey", f"score: {score:g} is outside the scale "
+                                         f"{low:g}..{high:g}")
+    positive = high - 1 if high - low >= 2 else high
+    if obj.get("positive") is not None:
+        positive = _number(obj, "positive")
+        if not low <= positive <= high:
+            raise InvalidEvent("bad_survey", f"positive: {positive:g} is outside the scale "
+                                             f"{low:g}..{high:g}")
+    comment = obj.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise InvalidEvent("bad_type", "comment: expected a string")
+    return Survey(score, low, high, positive)
+
+
+def _number(obj: Mapping[str, Any], field: str) -> float:
+    value = obj.get(field)
+    if value is None:
+        raise InvalidEvent("missing_field", f"{field}: missing")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value \
+            or value in (float("inf"), float("-inf")):
+        raise InvalidEvent("bad_type", f"{field}: expected a number, got {value!r:.40}")
+    return float(value)

@@ -77,8 +77,9 @@ DEFAULT_METRICS: tuple[MetricDef, ...] = (
     ),
 )
 
-# Event types every policy knows, whatever its metrics: a retarget and the final close.
-UNIVERSAL_EVENT_TYPES = frozenset({"opened", "priority_changed", "closed"})
+# Event types every policy knows, whatever its metrics: a retarget, the final close and a
+# customer-satisfaction survey (which moves no clock; see sla.surveys).
+UNIVERSAL_EVENT_TYPES = frozenset({"opened", "priority_changed", "closed", "survey"})
 
 
 @dataclass(frozen=True, slots=True)

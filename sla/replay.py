@@ -83,7 +83,10 @@ class Replay:
         if state is None:
             state = self._tickets[event.ticket_id] = TicketState(event.ticket_id)
         self._collect(self.engine.apply(state, event, self.watermark), records)
-        self._schedule(state)
+        if self.engine.is_empty(state):  # nothing kept (a survey of a ticket never seen)
+            del self._tickets[event.ticket_id]
+        else:
+            self._schedule(state)
         return records
 
     def finish(self, as_of: int | None = None) -> list[dict]:
@@ -131,7 +134,7 @@ class Replay:
     def _collect(self, produced: list[dict], records: list[dict]) -> None:
         for record in produced:
             kind = record["kind"]
-            if kind == "outcome" or kind == "retraction":
+            if kind == "outcome" or kind == "retraction" or kind == "survey":
                 self.compliance.observe(record)
             elif kind == "rejected":
                 record["line"] = record.pop("ref")

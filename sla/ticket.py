@@ -52,6 +52,14 @@ class Emitted:
         self.metric = metric
         self.kind = kind
 
+    @property
+    def status(self) -> str | None:
+        """An outcome's status (met, breached or cancelled); None for other kinds."""
+        if self.kind != "outcome" or not self.fingerprint:
+            return None
+        status, _elapsed, _stopped_at = self.fingerprint
+        return str(status)
+
     def to_wire(self) -> list:
         return [self.revision, 1 if self.live else 0, self.fingerprint, self.metric, self.kind]
 
@@ -111,19 +119,23 @@ class TicketState:
         """A tombstone past its time: nothing is left to keep (`Engine.is_empty`)."""
         self.history = []
         self.applied = frozenset()
+        self.emitted = {}
         self.opened_at = self.closed_at = None
 
     def compact(self) -> None:
         """Shrink a closed ticket to a tombstone: it only rejects what still comes for it.
 
         The ids of the events it applied stay, so that their redelivery (after a restart)
-        is recognised as a duplicate and skipped, never rejected.
+        is recognised as a duplicate and skipped, never rejected. So do its live outcomes
+        (one per clock cycle): a satisfaction survey that comes after the close is split by
+        whether the ticket's clocks were met or breached (`sla.surveys`).
         """
         if self.history is not None:
             self.applied = frozenset(entry.event_id for entry in self.history)
         self.history = None
         self.clocks = {}
-        self.emitted = {}  # no longer consulted: a tombstone applies nothing
+        self.emitted = {slot: known for slot, known in self.emitted.items()
+                        if known.kind == "outcome" and known.live}
 
     def to_wire(self) -> list:
         return [

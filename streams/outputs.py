@@ -7,8 +7,8 @@ topics (`slamon tail`, the tests, the AsyncAPI document) agree on one place:
 - a record goes to the topic of its kind (`TopicCatalogue.for_record`), keyed by
   `ticket_id`, or by `service|customer` for compliance records and the
   compliance input, as compact JSON;
-- an outcome (or the retraction of one) also goes to the compliance input,
-  with the clock partition's watermark added;
+- an outcome (or the retraction of one) and a survey also go to the compliance
+  input, with the clock partition's watermark added;
 - rejected input goes to the dead-letter topic as the original bytes, with the
   reason, a message and its source (`topic:partition:offset`) in headers;
 - an event keyed by the wrong key goes back to the events topic keyed by its
@@ -76,9 +76,10 @@ def record_output(topics: TopicCatalogue, record: dict) -> Output:
 
 
 def feeds_compliance(record: dict) -> bool:
-    """An outcome or the retraction of one: the compliance agent counts it."""
+    """An outcome, the retraction of one, or a survey: the compliance agent counts it."""
     kind = record["kind"]
-    return kind == "outcome" or (kind == "retraction" and record["retracts_kind"] == "outcome")
+    return kind == "outcome" or kind == "survey" or (
+        kind == "retraction" and record["retracts_kind"] == "outcome")
 
 
 def compliance_input(topics: TopicCatalogue, record: dict, watermark: int | None) -> Output:

@@ -19,8 +19,8 @@ from typing import Any
 __all__ = ["NAMES", "KIND_SCHEMAS", "schema", "schemas", "schema_for"]
 
 # Every schema file, by name (its `$id` without `.json`).
-NAMES = ("common", "event", "breach", "warning", "outcome", "retraction", "compliance",
-         "rejected", "dead-letter-headers")
+NAMES = ("common", "event", "survey-event", "breach", "warning", "outcome", "retraction",
+         "compliance", "survey", "rejected", "dead-letter-headers")
 
 # An output record's `kind` -> the name of its schema.
 KIND_SCHEMAS = {
@@ -29,6 +29,7 @@ KIND_SCHEMAS = {
     "outcome": "outcome",
     "retraction": "retraction",
     "compliance": "compliance",
+    "survey": "survey",
     "rejected": "rejected",
 }
 

@@ -20,6 +20,7 @@ OUTPUT_KINDS = {
     "breach": "breaches",
     "warning": "warnings",
     "outcome": "outcomes",
+    "survey": "outcomes",  # a satisfaction survey counted for a ticket (sla.surveys)
     "compliance": "compliance",
     "rejected": "dlq",
 }

@@ -162,6 +162,8 @@ class _Progress:
 def _summary(replay, counts: Counter) -> None:
     parts = ", ".join(f"{counts[k]} {k}" for k in
                       ("breach", "warning", "outcome", "retraction", "compliance", "rejected"))
+    if counts["survey"]:
+        parts += f", {counts['survey']} survey"
     late = replay.compliance.late_outcomes
     extra = f"; {late} outcomes after their window closed (not counted)" if late else ""
     print(f"slamon replay: {replay.events} events -> {parts}{extra}", file=sys.stderr)

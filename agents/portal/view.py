@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from agents.reports.monthly import daily_series
+from agents.reports.monthly import CSAT_FIELDS, csat_of, daily_series
 from sla.events import parse_ts
 from sla.model import CreditTier
 
@@ -163,7 +163,7 @@ def _service(service: str, records: list[dict], tiers: Sequence[CreditTier]) -> 
         rows.sort(key=lambda r: (-parse_ts(r["window_start"]), str(r["priority"]),
                                  str(r["metric"])))
         if rows:
-            by_kind[kind] = [{f: r.get(f) for f in _WINDOW_FIELDS} for r in rows]
+            by_kind[kind] = [_window_row(r) for r in rows]
     periods = _periods(by_kind)
     return {
         "service": service,
@@ -173,6 +173,12 @@ def _service(service: str, records: list[dict], tiers: Sequence[CreditTier]) -> 
         "credits_owed": [p for p in periods if p["credit"] > 0],
         "windows": by_kind,
     }
+
+
+def _window_row(record: dict) -> dict[str, Any]:
+    """A window as the page lists it; with its CSAT fields when it counted surveys."""
+    fields = (*_WINDOW_FIELDS, *CSAT_FIELDS) if record.get("surveys") else _WINDOW_FIELDS
+    return {f: record.get(f) for f in fields}
 
 
 def _periods(by_kind: dict[str, list[dict]]) -> list[dict[str, Any]]:
@@ -192,10 +198,12 @@ def _periods(by_kind: dict[str, list[dict]]) -> list[dict[str, Any]]:
         for start, period in periods.items():
             met = sum(int(r["met"] or 0) for r in period)
             total = sum(int(r["total"] or 0) for r in period)
+            csat = csat_of(period)
             found.append({"window": kind, "window_start": start,
                           "window_end": period[0]["window_end"], "met": met, "total": total,
                           "compliance_ratio": met / total if total else 1.0,
-                          "credit": max(float(r["credit"] or 0.0) for r in period)})
+                          "credit": max(float(r["credit"] or 0.0) for r in period),
+                          **(csat if csat["surveys"] else {})})  # CSAT once surveys count
         return found
     return []
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sla.compliance import ratio
+from sla.csat import CSAT_FIELDS, share
 from sla.errors import SlamonError
 from sla.events import parse_ts
 
@@ -29,10 +30,6 @@ __all__ = ["MonthlyReport", "month_bounds", "PeriodError", "CSAT_FIELDS", "csat_
            "daily_series"]
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
-# What a compliance record says about customer satisfaction, when it carries it.
-CSAT_FIELDS = ("surveys", "positive", "csat_ratio", "score_mean", "surveys_met",
-               "positive_met", "csat_met_ratio", "surveys_breached", "positive_breached",
-               "csat_breached_ratio")
 _BREACH_FIELDS = ("id", "ticket_id", "service", "priority", "metric", "target_seconds",
                   "elapsed_seconds", "started_at", "deadline", "breached_at")
 
@@ -176,18 +173,14 @@ def _summed(key: tuple[str, str, str], days: list[dict]) -> dict[str, Any]:
     if any(day.get("surveys") is not None for day in days):
         for field in counts:
             row[field] = sum(int(day.get(field) or 0) for day in days)
-        row["csat_ratio"] = _share(row["positive"], row["surveys"])
-        row["csat_met_ratio"] = _share(row["positive_met"], row["surveys_met"])
-        row["csat_breached_ratio"] = _share(row["positive_breached"], row["surveys_breached"])
+        row["csat_ratio"] = share(row["positive"], row["surveys"])
+        row["csat_met_ratio"] = share(row["positive_met"], row["surveys_met"])
+        row["csat_breached_ratio"] = share(row["positive_breached"], row["surveys_breached"])
         scored = [(int(day.get("surveys") or 0), day.get("score_mean")) for day in days]
         weight = sum(n for n, mean in scored if mean is not None)
         row["score_mean"] = (sum(n * float(mean) for n, mean in scored if mean is not None)
                              / weight) if weight else None
     return row
-
-
-def _share(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:

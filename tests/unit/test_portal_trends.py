@@ -157,3 +157,26 @@ async def test_the_report_link_opens_the_printable_monthly_report(
     assert f"style-src 'sha256-{digest}'" in response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     assert (missing.status, bad.status) == (404, 404)
+
+
+def test_csat_beside_compliance_on_the_page_and_in_the_trend() -> None:
+    view = PortalView()
+    csat = {"surveys": 4, "positive": 3, "csat_ratio": 0.75, "score_mean": 0.7,
+            "surveys_met": 3, "positive_met": 3, "csat_met_ratio": 1.0, "surveys_breached": 1,
+            "positive_breached": 0, "csat_breached_ratio": 0.0}
+    view.apply(_window("2026-11-02", 9, **csat))
+    view.apply(_window("2026-11-03", 10))  # no surveys that day
+    view.apply(_window("2026-11-01", 19, total=20, window="month", credit=0.05, **csat))
+    report = view.report("acme", _tiers)
+    html = render_report(report, "2026-11-07T00:00:00Z")
+    assert "CSAT 75% (3 of 4 surveys positive)" in html
+    month = re.search(r'data-id="payments:acme:P1:response:month:2026-11-01T00:00:00Z">(.*?)</tr>',
+                      html, re.S)
+    assert month is not None
+    assert 'data-field="csat_met_ratio">100%<' in month.group(1)
+    assert 'data-field="csat_breached_ratio">0%<' in month.group(1)
+    chart = html[html.index("<svg"):html.index("</svg>")]
+    assert "CSAT by day: 11-02 75%." in chart and 'data-series="csat_ratio"' in chart
+    days = report["services"][0]["trend"]
+    assert [(d["day"], d["csat_ratio"]) for d in days] == [("2026-11-02", 0.75),
+                                                          ("2026-11-03", None)]

@@ -84,6 +84,12 @@ CRAFTED: list[bytes] = [
     _event("19", "E", "exploded", _at("00:25")),  # unknown_type
     _event("20", "C", "responded", 1796084760000),  # epoch milliseconds
     _event("21", "C", "responded", "2030-01-01T00:00:00Z"),  # future_ts: past --as-of + 5 min
+    _event("22", "B", "survey", _at("00:40"), score=4, scale_min=1, scale_max=5),  # a survey
+    _event("23", "C", "survey", _at("00:41"), score=4, scale_min=1,
+           scale_max=5),  # survey_before_close: C is open
+    _event("24", "Y", "survey", _at("00:42"), score=1, scale_min=0,
+           scale_max=1),  # survey_unattributed: Y never seen, no service or customer
+    _event("25", "Y", "survey", _at("00:43"), score=9, scale_min=1, scale_max=5),  # bad_survey
 ]
 AS_OF = "2026-12-02T06:00:00Z"
 
