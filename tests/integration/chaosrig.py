@@ -20,9 +20,12 @@ from tests.integration.chaoscompare import Counts, compare, replay
 from tests.integration.chaoskit import ChaosWorker, OutsideReader, chaos_env, free_port
 from tests.integration.chaostraffic import Traffic, policy_text
 
-__all__ = ["OUTPUTS", "RESUME_LIMIT", "RESUME_WAIT", "Result", "Rig"]
+__all__ = ["LIMITS", "OUTPUTS", "RESUME_LIMIT", "RESUME_WAIT", "Result", "Rig"]
 
 RESUME_LIMIT = 10.0  # issue 9: processing resumes within 10 s of a kill -9
+# The limit a run checks: the target above in bench/chaos.py; the test suite checks a guard
+# (test_chaos.py), since restart time on a shared 2-core CI box is noise, not behaviour.
+LIMITS = {"resume": RESUME_LIMIT}
 RESUME_WAIT = 75.0  # how long a scenario waits to measure a slower resume
 OUTPUTS = ("breaches", "warnings", "outcomes", "compliance", "events.dlq")
 
@@ -98,10 +101,11 @@ class Rig:
         return round(max(reader.first[k][1] or reader.first[k][0] for k in keys) - since, 2)
 
     def check_resume(self, resume: float | None, what: str) -> None:
-        if resume is None or resume > RESUME_LIMIT:
+        limit = LIMITS["resume"]
+        if resume is None or resume > limit:
             shown = f"> {RESUME_WAIT:.0f}" if resume is None else f"{resume:.1f}"
             self.result.problems.append(f"processing resumed {shown} s after {what} "
-                                        f"(limit {RESUME_LIMIT:.0f} s)")
+                                        f"(limit {limit:.0f} s)")
 
     def finish(self) -> Result:
         """End the traffic, wait until nothing more is due, read everything, compare."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from tests.integration.chaoscompare import dlq_coverage
 from tests.integration.chaosfuzz import fuzz_messages
 from tests.integration.chaoskit import CODE_ROOT, ChaosWorker, OwnBroker, free_port
-from tests.integration.chaosrig import RESUME_LIMIT, RESUME_WAIT, Result, Rig
+from tests.integration.chaosrig import LIMITS, RESUME_LIMIT, RESUME_WAIT, Result, Rig
 from tests.integration.chaostraffic import policy_text
 
 __all__ = ["RESUME_LIMIT", "Result", "Rig", "baseline", "broker_outage", "early_sighup", "fuzz",
@@ -65,7 +65,7 @@ def kill_loop(bootstrap: str, work: Path, kills: int = 5, rate: float = 10.0,
             shown = f"> {RESUME_WAIT:.0f}" if resume is None else f"{resume}"
             print(f"kill -9 #{kill + 1}: processing resumed after {shown} s", file=sys.stderr)
             rig.check_resume(resume, f"kill -9 #{kill + 1}")
-            if not keep_going and (resume is None or resume > 3 * RESUME_LIMIT):
+            if not keep_going and (resume is None or resume > 3 * LIMITS["resume"]):
                 break  # blind for long: each further kill would cost as much
         rig.result.measured |= {"kills": len(resumes), "resume_s": resumes,
                                 "resume_max_s": max((r or 999.0) for r in resumes)}
