@@ -24,7 +24,7 @@ from agents.clocks import Tick
 from agents.ingest.observation import INGEST_REASONS
 from agents.ingest.wire import DELIVERY, RECEIVED, SOURCE, VENDOR_EVENT
 from streams import schemas
-from streams.outputs import REKEYED_HEADER, compliance_input
+from streams.outputs import REKEYED_HEADER, compliance_input, feeds_compliance
 from streams.topics import SHORT_NAMES, catalogue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -148,6 +148,9 @@ def test_headers_and_internal_values_match_the_code() -> None:
     message = compliance_input(catalogue("sla.", 12), outcome, 1_767_225_600_000)
     jsonschema.validate(orjson.loads(message.value),
                         components["messages"]["complianceInput"]["payload"])
+    fed = components["messages"]["complianceInput"]["payload"]["properties"]["kind"]["enum"]
+    assert {kind for kind in ("outcome", "survey", "breach", "warning", "compliance")
+            if feeds_compliance({"kind": kind})} | {"retraction"} == set(fed)
 
 
 def test_the_readme_links_the_event_api() -> None:
