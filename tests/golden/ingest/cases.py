@@ -6,8 +6,8 @@
                        an event about something else and one untranslatable payload each
       sources.yaml     the case's source, named after the desk
       events.jsonl     what `slamon translate` writes: made by `regenerate`, never by hand
-      expected.jsonl   what `slamon replay` makes of those events (surveys left out until
-                       the engine knows them), with tests/golden/ingest/policies.yaml
+      expected.jsonl   what `slamon replay` makes of those events (surveys included: they
+                       count in the compliance windows), with tests/golden/ingest/policies.yaml
 
 Both steps run the real command line (`agents.cli.main`) in this process.
 """
@@ -19,8 +19,6 @@ import io
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import orjson
 
 from agents.cli import main
 
@@ -69,12 +67,10 @@ def translate_case(case: Case) -> tuple[bytes, str]:
 
 
 def replay_events(events: bytes) -> bytes:
-    """The records `slamon replay` makes of `events` (surveys left out)."""
-    kept = b"".join(line + b"\n" for line in events.splitlines()
-                    if orjson.loads(line)["type"] != "survey")
+    """The records `slamon replay` makes of `events`."""
     with tempfile.TemporaryDirectory(prefix="ingest-replay-") as work:
         source, output = Path(work) / "events.jsonl", Path(work) / "records.jsonl"
-        source.write_bytes(kept)
+        source.write_bytes(events)
         status, stderr = _run(["replay", "--policies", str(POLICIES), "--events", str(source),
                                "--as-of", AS_OF, "--output", str(output)])
         assert status == 0, stderr

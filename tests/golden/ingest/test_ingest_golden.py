@@ -57,3 +57,11 @@ def test_the_golden_events_replay_to_the_life_s_outcomes(desk: str) -> None:
                 for r in parsed if r["kind"] == "outcome"]
     assert outcomes == [("response", "met", 1200.0, 0), ("resolution", "met", 6900.0, 0),
                         ("resolution", "breached", 8700.0, 1)]
+    days = [r for r in parsed if r["kind"] == "compliance" and r["window"] == "day"]
+    assert {(d["window_start"][:10], d["metric"], d["priority"], d["met"], d["breached"])
+            for d in days if d["total"]} == {("2026-03-02", "response", "P2", 1, 0),
+                                             ("2026-03-02", "resolution", "P1", 0, 1)}
+    surveyed = 1 if desk in WITH_SURVEY else 0  # each rating is a positive one
+    assert [(d.get("surveys", 0), d.get("positive", 0)) for d in days
+            if d["metric"] == "resolution" and d["window_start"].startswith("2026-03-03")] \
+        == ([(1, 1)] if surveyed else [])
