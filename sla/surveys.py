@@ -11,9 +11,10 @@ clock. It is accepted:
   verdicts; without a service and customer it is rejected (`survey_unattributed`).
 
 A survey of a ticket still open, or stamped before its close, is rejected
-(`survey_before_close`). The `survey` record names every metric of the ticket's policy
-version in `clocks`, so the compliance windows of each metric count the survey, split by
-that metric's verdict (`sla.compliance`). Its id is deterministic (ticket, event), so a
+(`survey_before_close`). The `survey` record names in `clocks` every metric the ticket ran
+a clock for (every metric of its policy version for a ticket never seen), so the
+compliance windows of each of them count the survey, split by that metric's verdict
+(`sla.compliance`). Its id is deterministic (ticket, event), so a
 redelivered survey replaces itself. A survey's comment is never kept.
 """
 
@@ -39,7 +40,7 @@ def answer_survey(state: TicketState, event: Event,
                   metrics: tuple[MetricDef, ...]) -> list[Record]:
     """The record of a `survey` event for the ticket in `state` (not changed), or its rejection.
 
-    `metrics`: the metrics of the ticket's policy version (every metric counts the survey).
+    `metrics`: the metrics of the ticket's policy version.
     """
     survey = event.survey
     assert survey is not None, "a survey event carries its score"
@@ -55,7 +56,9 @@ def answer_survey(state: TicketState, event: Event,
         return [rejected(state, event, "survey_before_close",
                          "a survey counts once its ticket is closed")]
     verdicts = _verdicts(state)
-    clocks = {name: verdicts.get(name) for name in names}
+    ran = {known.metric for known in state.emitted.values()
+           if known.kind == "outcome" and known.live}
+    clocks = {name: verdicts.get(name) for name in names if name in ran or not ran}
     return [_record(event, survey, state.service or "", state.customer or "",
                     state.priority or UNKNOWN_PRIORITY, clocks, seen=True)]
 

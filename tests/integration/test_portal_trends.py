@@ -49,10 +49,19 @@ def _window(day: str, met: int, total: int, window: str, service: str = "payment
             "p90_seconds": 700.0, "p99_seconds": 1100.0, **extra}
 
 
+def _csat(met: int) -> dict:
+    """Ten surveys a day; fewer positive on a bad day (met of 20, halved)."""
+    positive = met // 2
+    return {"surveys": 10, "positive": positive, "csat_ratio": positive / 10,
+            "score_mean": positive / 10, "surveys_met": 10, "positive_met": positive,
+            "csat_met_ratio": positive / 10, "surveys_breached": 0, "positive_breached": 0,
+            "csat_breached_ratio": None}
+
+
 def _view() -> PortalView:
     view = PortalView()
     for day, met in MET.items():
-        view.apply(_window(f"2026-11-{day:02d}", met, 20, "day", credit=0.0))
+        view.apply(_window(f"2026-11-{day:02d}", met, 20, "day", credit=0.0, **_csat(met)))
         view.apply(_window(f"2026-11-{day:02d}", 10, 10, "day", service="email", credit=0.0))
     view.apply(_window("2026-11-01", sum(MET.values()), 20 * len(MET), "month", credit=0.05))
     view.loaded = True
@@ -108,6 +117,11 @@ def test_chromium_shows_the_daily_trend_and_the_printable_report(portal_url: str
     assert "<title>2026-11-11: Compliance 60% (12 of 20 met)</title>" in chart
     assert "Compliance by day: 11-02 100%, 11-03 95%, 11-04 100%, 11-05 85%" in chart
     assert 'role="img"' in chart
+    csat = dict(re.findall(r'data-day="2026-11-(\d\d)" data-series="csat_ratio" '
+                           r'data-value="([\d.]+)"', chart))
+    assert {int(day): float(value) for day, value in csat.items()} == {
+        day: (met // 2) / 10 for day, met in MET.items()}
+    assert "<title>2026-11-11: CSAT 60% (6 of 10 surveys positive)</title>" in chart
     assert 'href="/portal/acme/data.csv"' in html and 'href="/portal/acme/report/2026-11"' in html
     assert report.status == 200
     assert re.search(r'data-id="row:payments:P1:response">.*?data-field="met">285<.*?'

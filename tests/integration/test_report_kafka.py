@@ -88,12 +88,15 @@ def test_report_from_the_topics_equals_the_file_and_chromium_shows_its_numbers(
     cells = _Cells(seen)
     assert cells.rows["row:payments:P1:response"] == {
         "met": "16", "breached": "4", "total": "20", "compliance_ratio": "80%",
-        "p50": "20m", "p90": "45m", "p99": "45m", "credit": "10%"}
+        "p50": "20m", "p90": "45m", "p99": "45m", "credit": "10%",
+        "surveys": "20", "csat_ratio": "80%", "score_mean": "85%", "csat_met_ratio": "100%",
+        "csat_breached_ratio": "0%"}  # scores 5 (met), 2 (breached): (16 + 4 x 0.25) / 20
     assert cells.rows["row:email:P2:response"]["compliance_ratio"] == "100%"
     assert cells.rows["row:email:P2:response"]["credit"] == "0%"
     assert cells.cards["total"] == {"compliance_ratio": "86.67%", "met": "52", "total": "60"}
     assert cells.cards["breaches"] == {"breached": "8"}
     assert cells.cards["credit"] == {"credit": "10%"}
+    assert cells.cards["csat"] == {"csat_ratio": "93.33%", "positive": "56", "surveys": "60"}
     breached = {row.get("ticket_id") for key, row in cells.rows.items()
                 if key.startswith("breach:")}
     assert breached == reportkit.breached_tickets()

@@ -5,6 +5,11 @@ the 24x7 calendar, so a response's counted time is simply its minutes: whether i
 is decided here, by the table, and the tests compare the report with these expectations
 rather than with the engine's own output. Customer globex has a few tickets too, which
 acme's report must never show.
+
+Every acme ticket is closed a minute after its response and answers a satisfaction survey
+three hours after it opened (1..5): 5 when its response was met, 2 when it was breached,
+except payments P2, whose customers answer 4 either way. So payments P1 has CSAT 80% (all
+16 met positive, the 4 breached not), payments P2 and email 100%.
 """
 
 from __future__ import annotations
@@ -56,18 +61,46 @@ def tickets() -> list[tuple[str, str, str, str, str, int]]:
     return found
 
 
+def _later(ts: str, minutes: int) -> str:
+    hour, minute = int(ts[11:13]), int(ts[14:16]) + minutes
+    return f"{ts[:11]}{hour + minute // 60:02d}:{minute % 60:02d}:00Z"
+
+
+def score(service: str, priority: str, minutes: int) -> int:
+    """The survey answer of an acme ticket (see the module's docstring)."""
+    if (service, priority) == ("payments", "P2"):
+        return 4
+    return 5 if minutes <= TARGET_MIN[priority] else 2
+
+
 def history() -> bytes:
     events = []
     for ticket, customer, service, priority, opened, minutes in tickets():
-        hour, minute = int(opened[11:13]), int(opened[14:16]) + minutes
-        responded = f"{opened[:11]}{hour + minute // 60:02d}:{minute % 60:02d}:00Z"
+        responded = _later(opened, minutes)
         events.append({"event_id": f"{ticket}-o", "ticket_id": ticket, "type": "opened",
                        "ts": opened, "service": service, "customer": customer,
                        "priority": priority})
         events.append({"event_id": f"{ticket}-r", "ticket_id": ticket, "type": "responded",
                        "ts": responded})
+        if customer == "acme":
+            events.append({"event_id": f"{ticket}-c", "ticket_id": ticket, "type": "closed",
+                           "ts": _later(responded, 1)})
+            events.append({"event_id": f"{ticket}-s", "ticket_id": ticket, "type": "survey",
+                           "ts": _later(opened, 180), "score": score(service, priority, minutes),
+                           "scale_min": 1, "scale_max": 5})
     events.sort(key=lambda e: e["ts"])
     return b"".join(orjson.dumps(e) + b"\n" for e in events)
+
+
+def expected_csat() -> dict[tuple[str, str], tuple[int, int]]:
+    """(service, priority) -> (positive, surveys) of acme's month."""
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    for _, who, service, priority, _, minutes in tickets():
+        if who == "acme":
+            positive, surveys = found.get((service, priority), (0, 0))
+            found[(service, priority)] = (positive + (score(service, priority, minutes) >= 4),
+                                          surveys + 1)
+    return found
 
 
 def expected(customer: str = "acme") -> dict[tuple[str, str], tuple[int, int]]:

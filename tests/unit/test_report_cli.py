@@ -49,7 +49,21 @@ def test_the_month_per_service_and_priority(records, capsys):
     # 80% is below both of acme's tiers (99%: 5%, 90%: 10%); email at 100% owes nothing.
     assert services["payments"]["credit"] == 0.1 and services["email"]["credit"] == 0.0
     assert data["totals"] == {"met": 52, "breached": 8, "total": 60, "compliance_ratio": 52 / 60,
-                              "credit": 0.1, "surveys": 0, "positive": 0, "csat_ratio": None}
+                              "credit": 0.1, "surveys": 60, "positive": 56,
+                              "csat_ratio": 56 / 60}
+    csat = {(r["service"], r["priority"]): (r["positive"], r["surveys"])
+            for s in data["services"] for r in s["rows"]}
+    assert csat == reportkit.expected_csat() == {("payments", "P1"): (16, 20),
+                                                 ("payments", "P2"): (20, 20),
+                                                 ("email", "P2"): (20, 20)}
+    rows = {(r["service"], r["priority"]): r for s in data["services"] for r in s["rows"]}
+    # Does breaching hurt satisfaction? For payments P1, every met clock's survey is
+    # positive and no breached one's; payments P2's customers are content either way.
+    assert (rows["payments", "P1"]["csat_met_ratio"],
+            rows["payments", "P1"]["csat_breached_ratio"]) == (1.0, 0.0)
+    assert (rows["payments", "P2"]["csat_met_ratio"],
+            rows["payments", "P2"]["csat_breached_ratio"]) == (1.0, 1.0)
+    assert services["payments"]["csat_ratio"] == 36 / 40
     tickets = {b["ticket_id"] for s in data["services"] for b in s["breaches"]}
     assert tickets == reportkit.breached_tickets() and len(tickets) == 8
     p1 = next(r for r in services["payments"]["rows"] if r["priority"] == "P1")
@@ -86,6 +100,9 @@ def test_html_is_printable_and_shows_the_numbers(records, capsys):
     assert "@media print" in page and "<script" not in page
     assert re.search(r'data-id="row:payments:P1:response">.*?data-field="met">16<', page, re.S)
     assert '<svg class="chart" role="img"' in page and "<desc id=" in page
+    assert 'data-field="csat_ratio">93.33%<' in page  # the card: 56 of 60 positive
+    assert re.search(r'data-id="row:payments:P1:response">.*?data-field="csat_breached_ratio">'
+                     r'0%<', page, re.S)
     assert "Compliance by day: 11-02 100%" in page
     assert 'data-day="2026-11-04" data-series="compliance_ratio" data-value="0.5000"' in page
 
