@@ -1,11 +1,12 @@
 """A Faust agent that does nothing but read: the floor under any Faust processor's cost.
 
-    python bench/faust_floor.py BOOTSTRAP TOPIC COUNT [none|table|table+send]
+    python bench/faust_floor.py BOOTSTRAP TOPIC COUNT [none|table|table+send] [PARTITIONS]
 
 Run by bench/live.py on the same topic as the monitor, so the monitor's rate can be read
 against what Faust itself costs per message on this machine: `none` only iterates the
 stream, `table` also writes each message to a table (a changelog message each), and
-`table+send` also sends one output with the producer. Prints one JSON line.
+`table+send` also sends one output with the producer. PARTITIONS (default 4) must be the
+topic's, as the table is co-partitioned with it. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ import faust
 
 def main() -> None:
     bootstrap, topic, count, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    app = faust.App(f"floor-{mode.replace('+', '-')}-{os.getpid()}", broker=f"kafka://{bootstrap}",
+    partitions = int(sys.argv[5]) if len(sys.argv) > 5 else 4
+    # Named after the topic, so the bench deletes this app's changelog with its own topics.
+    app = faust.App(f"{topic}.floor-{mode.replace('+', '-')}-{os.getpid()}",
+                    broker=f"kafka://{bootstrap}",
                     store="memory://", web_enabled=False, autodiscover=False,
                     consumer_auto_offset_reset="earliest", producer_linger_ms=10)
     source = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw",
                        value_serializer="raw")
-    table = app.Table("floor", partitions=4, key_type=bytes, value_type=bytes)
+    table = app.Table("floor", partitions=partitions, key_type=bytes, value_type=bytes)
     table.key_serializer = table.value_serializer = "raw"
     seen = {"n": 0, "t0": 0.0}
 

@@ -1,23 +1,36 @@
-"""Benchmark of the live monitor on a real local broker: throughput and breach detection delay.
+"""Benchmark of the live monitor on a real broker: throughput, breach detection delay, memory.
 
-    .venv/bin/python bench/live.py                       # 200,000 events, 100,000 clocks
-    .venv/bin/python bench/live.py --events 50000 --clocks 20000 --profile bench/out/worker.prof
+    .venv/bin/python bench/live.py                  # every section at its default size
+    .venv/bin/python bench/live.py --only live --events 50000 --profile bench/out/worker.prof
 
-(a) Throughput: the events topic is filled first, then read twice in the same run:
-    by a raw aiokafka consumer (the baseline: no parsing, no state) and by `slamon worker`.
-    The worker's rate is taken from the offsets its consumer group commits, between
-    10% and 90% of the input, so start-up and the tail do not count. A third reader gives
-    the floor under any Faust processor (bench/faust_floor.py): a Faust agent that only
-    iterates the stream, then also writes a table, then also sends one output.
-(b) Detection delay: a second worker gets `--clocks` tickets opened at once, each with a
-    response target that falls during the run (deadlines spread over --spread seconds);
-    for each breach, `detected_at - deadline` (the worker's emission) and the arrival on
-    the breaches topic minus the deadline (end to end) give p50/p99/max.
+Workers run as deployed (`slamon worker`, RocksDB tables, compliance and metrics on, the
+partition count of config/slamon.yaml unless --partitions). Sections (`--only`):
 
-Prints JSON on stdout and one summary line on stderr. Nothing is asserted: the targets
-(>= 20,000 events/s per worker, >= 1/3 of the raw consumer, p99 delay < 1 s) are printed
-beside the figures. With --profile, the throughput worker runs under cProfile and the
-top functions are printed on stderr.
+- live: worker started and ready first, then a producer sends tickets stamped with the
+  wall clock at --live-rate events/s (above the target, so a worker that keeps up is past
+  it; `saturated` says whether the producer outran it).
+- backlog: worker ready, then a day of past events arrives at once (every deadline of the
+  day due), as after an outage.
+- pair: the backlog again with two workers in one group (own web ports, data dirs,
+  worker_ids); the figure is their sum.
+  In each, the rate is read from the offsets the group commits, between 10% and 90% of the
+  input (start-up and tail excluded); `cpu` is the worker's own CPU time over that span,
+  and `events_per_cpu_s` the rate a whole core would give (the machine may be shared).
+  `drained_s` is until the events and the compliance input are all committed. The same
+  topic is then read by a raw aiokafka consumer (no parsing, no state) and, for live, by
+  Faust agents that only read / also write a table / also send (bench/faust_floor.py).
+- delay: --clocks tickets opened at once whose response deadlines fall within --spread
+  seconds; p50/p99/max of (breach created by the worker - deadline) and (breach read from
+  the topic by the bench - deadline), and the first split in two: the instant of the tick
+  that fired it (its detected_at) - deadline, and its creation - that instant.
+- memory: a fresh worker opens --memory tickets (each size in turn); RSS / open tickets,
+  and (RSS - RSS before any event) / open tickets.
+
+Prints JSON on stdout and one summary line on stderr, targets beside figures
+(>= 20,000 events/s per worker; breach delay p99 < 250 ms). Nothing is asserted.
+With --profile, the worker of one section runs under cProfile timed by its main thread's
+CPU clock (the aiokafka consumer thread is not in it; the profiled section's figures are
+slowed by it) and the top functions by tottime go to stderr.
 """
 
 from __future__ import annotations
@@ -27,24 +40,28 @@ import asyncio
 import json
 import os
 import pstats
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+from liveinput import Producer, backlog_events, live_events, opened_events
+from livekit import Offsets, broker, delete_topics, load_average, produce, quantiles, raw_consume
+from liveworker import WorkerConfig, count_outputs, follow, start_team
 
-from agents.devkit import localkafka
-from agents.devkit.traffic import ticket_events
+from agents.settings import load_settings
 from sla.events import format_ts, parse_ts
 
 REPO = Path(__file__).resolve().parent.parent
+TARGET_RATE = 20_000  # events/s per worker
+TARGET_P99 = 0.250  # s, breach detection delay
+SECTIONS = ("live", "backlog", "pair", "delay", "memory")
 
-PARTITIONS = 4
 BENCH_POLICIES = """\
 version: 1
 corporate:
@@ -66,288 +83,282 @@ corporate:
 """
 
 
-def _free_port() -> int:
-    import socket
+@dataclass
+class Run:
+    """What the sections share: the broker, a scratch directory, the partition count."""
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    bootstrap: str
+    work: Path
+    partitions: int
+    prefixes: list[str] = field(default_factory=list)
 
+    def prefix(self) -> str:
+        prefix = f"bench.{uuid.uuid4().hex[:6]}."
+        self.prefixes.append(prefix)
+        return prefix
 
-def _broker(stack: ExitStack, work: Path) -> str:
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        return external.split(",")[0]
-    cfg = localkafka.BrokerConfig(port=_free_port(), controller_port=_free_port(),
-                                  home=work / "kafka", heap="1g")
-    localkafka.start(cfg, say=lambda line: print(f"bench: {line}", file=sys.stderr))
-    stack.callback(localkafka.stop, cfg)
-    return cfg.bootstrap
+    def config(self, prefix: str, policies: str) -> WorkerConfig:
+        path = self.work / f"{prefix}policies.yaml"
+        path.write_text(policies)
+        return WorkerConfig(self.bootstrap, prefix, path, self.work, self.partitions)
 
-
-def _create_topic(bootstrap: str, topic: str) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    admin.close()
-
-
-def _produce(bootstrap: str, topic: str, events: list[dict]) -> float:
-    from kafka import KafkaProducer
-
-    started = time.perf_counter()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20,
-                             batch_size=256 * 1024, compression_type=None)
-    for event in events:
-        producer.send(topic, key=event["ticket_id"].encode(), value=orjson.dumps(event))
-    producer.flush(timeout=300)
-    producer.close()
-    return time.perf_counter() - started
-
-
-async def _raw_consume(bootstrap: str, topic: str, expected: int) -> float:
-    """The baseline: read every message of `topic` with aiokafka, doing nothing with it."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        count = 0
-        started = time.perf_counter()
-        while count < expected:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            count += sum(len(records) for records in batches.values())
-        return time.perf_counter() - started
-    finally:
-        await consumer.stop()
-
-
-class Worker:
-    def __init__(self, bootstrap: str, prefix: str, policies: Path, work: Path,
-                 profile: Path | None = None) -> None:
-        self.port = _free_port()
-        env = os.environ | {
-            "SLAMON_BROKER": f"kafka://{bootstrap}", "SLAMON_TOPIC_PREFIX": prefix,
-            "SLAMON_APP_ID": prefix.rstrip(".").replace(".", "-"),
-            "SLAMON_PARTITIONS": str(PARTITIONS), "SLAMON_STORE": "memory://",
-            "SLAMON_DATA_DIR": str(work / prefix), "SLAMON_WEB_PORT": str(self.port),
-            "SLAMON_WEB_HOST": "127.0.0.1", "SLAMON_POLICIES": str(policies),
-            "SLAMON_TICK_INTERVAL": "0.25", "SLAMON_LOG_LEVEL": "warning",
-        }
-        command = [sys.executable]
-        if profile is not None:
-            command += ["-m", "cProfile", "-o", str(profile)]
-        command += ["-m", "agents.cli", "worker"]
-        from kafka.admin import KafkaAdminClient
-
-        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        self.group = env["SLAMON_APP_ID"]
-        self.events_topic = prefix + "events"
-        self.log = open(work / f"{prefix}log", "w")  # noqa: SIM115
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log,
-                                        stderr=subprocess.STDOUT)
-
-    def events_processed(self) -> float | None:
-        """Offsets of the events topic committed by the worker's consumer group.
-
-        Cheaper for the worker than scraping /metrics (thousands of series) while it runs.
-        """
-        from kafka.errors import KafkaError
-
+    def cleanup(self) -> None:
+        """Delete the run's topics (on a shared broker); a failure is only reported."""
+        groups = [p.rstrip(".").replace(".", "-") for p in self.prefixes]
         try:
-            offsets = self.admin.list_group_offsets(self.group).get(self.group, {})
-        except KafkaError:
-            return None
-        return float(sum(meta.offset for tp, meta in offsets.items()
-                         if tp.topic == self.events_topic and meta.offset > 0))
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
+            delete_topics(self.bootstrap, [*self.prefixes, *groups])
+        except Exception as error:
+            print(f"bench: the run's topics were not deleted: {error!r}", file=sys.stderr)
 
 
-def _worker_rate(worker: Worker, total: int, timeout: float) -> dict:
-    """events/s between 10% and 90% of `total`, from the worker's own counter."""
-    marks: dict[str, tuple[float, float]] = {}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        count = worker.events_processed()
-        now = time.perf_counter()
-        if count is not None:
-            if "low" not in marks and count >= 0.1 * total:
-                marks["low"] = (now, count)
-            if count >= 0.9 * total:
-                marks["high"] = (now, count)
-                break
-        if worker.process.poll() is not None:
-            raise SystemExit(f"worker exited early; see {worker.log.name}")
-        time.sleep(0.5)
-    if "high" not in marks or "low" not in marks:
-        raise SystemExit(f"worker did not reach 90% of {total} events in {timeout} s")
-    (t0, c0), (t1, c1) = marks["low"], marks["high"]
-    return {"events": int(c1 - c0), "seconds": round(t1 - t0, 3),
-            "events_per_s": round((c1 - c0) / (t1 - t0))}
-
-
-def throughput(bootstrap: str, work: Path, count: int, profile: Path | None,
-               backlog: bool = False) -> dict:
-    prefix = f"bench.{uuid.uuid4().hex[:6]}."
-    topic = prefix + "events"
-    _create_topic(bootstrap, topic)
-    now = int(time.time() * 1000)
-    if backlog:  # a day of history at once: every deadline already behind the wall clock
-        events = list(ticket_events(count, now - 24 * 3_600_000, seed=11,
-                                    tickets_per_hour=count / 24 / 4.5))
-    else:  # a live stream: tickets from now on, their deadlines ahead
-        events = list(ticket_events(count, now, seed=11, tickets_per_hour=count / 4.5))
-    produced = _produce(bootstrap, topic, events)
-    raw_seconds = asyncio.run(_raw_consume(bootstrap, topic, count))
-    policies = work / "bench-policies.yaml"
-    policies.write_text(BENCH_POLICIES)
-    worker = Worker(bootstrap, prefix, policies, work, profile)
+# -- sections -------------------------------------------------------------------------
+def throughput(run: Run, offsets: Offsets, mode: str, count: int, workers: int,
+               live_rate: float, floor_events: int, profile: Path | None) -> dict:
+    prefix = run.prefix()
+    config = run.config(prefix, BENCH_POLICIES)
+    result: dict = {"mode": mode, "events": count, "workers": workers,
+                    "profiled": profile is not None}
+    if mode == "live":
+        messages, rate = live_events(count, live_rate, run.partitions), live_rate
+        result["offered_events_per_s"] = live_rate
+    else:
+        (messages, result["event_span_hours"]), rate = backlog_events(count, run.partitions), None
+    team = start_team(config, offsets, workers, profile)
     try:
-        monitor = _worker_rate(worker, count, timeout=1800)
+        rss_before = [worker.rss_bytes() for worker in team]
+        producer = Producer(run.bootstrap, prefix + "events", messages, rate)
+        producer.start()
+        monitor = follow(offsets, config.group, prefix, count, team, timeout=3600)
+        result["produced"] = producer.outcome()
+        snapshots = [worker.metrics() for worker in team]
+        result["rss_mb"] = [round(w.rss_bytes() / 2**20) for w in team]
+        result["rss_mb_before"] = [round(b / 2**20) for b in rss_before]
     finally:
-        worker.stop()
-    raw_rate = count / raw_seconds
-    outputs = _count_outputs(bootstrap, prefix)
-    floor = _faust_floor(bootstrap, topic, count) if not backlog else None
-    return {"events": count, "backlog": backlog, "outputs": outputs,
-            "outputs_per_event": round(sum(outputs.values()) / count, 3),
-            "produce_seconds": round(produced, 3),
-            "raw_consumer": {"seconds": round(raw_seconds, 3), "events_per_s": round(raw_rate)},
-            "faust_floor": floor,
-            "monitor": monitor, "ratio_to_raw": round(monitor["events_per_s"] / raw_rate, 4)}
+        for worker in team:
+            worker.stop()
+    monitor["per_worker_events_per_s"] = round(monitor["events_per_s"] / workers)
+    if mode == "live":
+        # The producer set the pace unless the worker fell behind it.
+        monitor["saturated"] = monitor["events_per_s"] < 0.95 * result["produced"]["events_per_s"]
+    result["monitor"] = monitor
+    result["metrics"] = {  # the worker's own counters (reported once per batch)
+        "events": sum(s.events for s in snapshots if s) if all(snapshots) else None,
+        "rejected": sum(s.rejected for s in snapshots if s) if all(snapshots) else None,
+        "per_worker_events": [s.events if s else None for s in snapshots]}
+    result["outputs"] = count_outputs(offsets, prefix)
+    raw = asyncio.run(raw_consume(run.bootstrap, prefix + "events", run.partitions, count))
+    result["raw_consumer"] = raw
+    result["ratio_to_raw"] = round(monitor["per_worker_events_per_s"] / raw["events_per_s"], 4)
+    if floor_events:
+        floor = faust_floor(run, prefix + "events", min(count, floor_events))
+        result["faust_floor"] = floor
+        if floor.get("none", -1) > 0:
+            result["ratio_to_floor"] = round(monitor["per_worker_events_per_s"] / floor["none"],
+                                             3)
+    return result
 
 
-def _faust_floor(bootstrap: str, topic: str, count: int) -> dict[str, int]:
+def faust_floor(run: Run, topic: str, count: int) -> dict[str, int]:
     """events/s of a Faust agent that only reads (and writes a table, and sends one output)."""
     rates = {}
     for mode in ("none", "table", "table+send"):
-        done = subprocess.run([sys.executable, str(REPO / "bench" / "faust_floor.py"), bootstrap,
-                               topic, str(count), mode], capture_output=True, text=True,
-                              timeout=900, cwd=REPO)
+        done = subprocess.run([sys.executable, str(REPO / "bench" / "faust_floor.py"),
+                               run.bootstrap, topic, str(count), mode, str(run.partitions)],
+                              capture_output=True, text=True, timeout=900, cwd=run.work)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         rates[mode] = json.loads(lines[-1])["events_per_s"] if lines else -1
     return rates
 
 
-def _count_outputs(bootstrap: str, prefix: str) -> dict[str, int]:
+def detection_delay(run: Run, offsets: Offsets, clocks: int, spread: int) -> dict:
+    """Breaches of `clocks` response deadlines falling within `spread` s, 60 s from now."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    counts = {}
-    for name in ("breaches", "warnings", "outcomes", "compliance", "events.dlq"):
-        partitions = [TopicPartition(prefix + name, p)
-                      for p in consumer.partitions_for_topic(prefix + name) or ()]
-        counts[name] = sum(consumer.end_offsets(partitions).values()) if partitions else 0
-    consumer.close()
-    return counts
-
-
-def detection_delay(bootstrap: str, work: Path, clocks: int, spread: int) -> dict:
-    from kafka import KafkaConsumer, TopicPartition
-
-    prefix = f"bench.{uuid.uuid4().hex[:6]}."
-    target = spread + 60  # deadlines fall 60 s .. 60 + spread s after the run starts
-    policies = work / "delay-policies.yaml"
-    policies.write_text(DELAY_POLICIES % target)
-    _create_topic(bootstrap, prefix + "events")
-    worker = Worker(bootstrap, prefix, policies, work)
+    prefix = run.prefix()
+    target = spread + 60  # deadlines fall 60 s .. 60 + spread s after the tickets arrive
+    config = run.config(prefix, DELAY_POLICIES % target)
+    team = start_team(config, offsets, 1)
     try:
         start = int(time.time() * 1000)
-        events = [{"event_id": f"d{n}", "ticket_id": f"D{n}", "type": "opened",
-                   "ts": start - spread * 1000 + (n * spread * 1000) // clocks,
-                   "service": "bench", "customer": "bench", "priority": "P1"}
-                  for n in range(clocks)]
-        first_deadline = events[0]["ts"] + target * 1000
-        _produce(bootstrap, prefix + "events", events)
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        messages = opened_events(clocks, run.partitions, "D", "P1", spread * 1000, start)
+        asyncio.run(produce(run.bootstrap, prefix + "events", messages))
+        first_deadline = start - spread * 1000 + target * 1000
+        consumer = KafkaConsumer(bootstrap_servers=run.bootstrap, enable_auto_commit=False)
         deadline = time.monotonic() + target + spread + 120
         while not consumer.partitions_for_topic(prefix + "breaches"):
             consumer.topics()
             time.sleep(0.5)
-        partitions = [TopicPartition(prefix + "breaches", p) for p in range(PARTITIONS)]
+        partitions = [TopicPartition(prefix + "breaches", p)
+                      for p in consumer.partitions_for_topic(prefix + "breaches")]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        emitted, arrived = [], []
-        while len(emitted) < clocks and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500, max_records=5000).values():
+        emitted: list[float] = []
+        arrived: list[float] = []
+        stamped: list[float] = []  # detected_at - deadline: the instant of the tick that fired it
+        fired: list[float] = []  # emitted - detected_at: tick round trip, catch-up wait, batch
+        while len(arrived) < clocks and time.monotonic() < deadline:
+            team[0].check_alive()
+            for batch in consumer.poll(timeout_ms=200, max_records=5000).values():
                 received = time.time()
                 for message in batch:
-                    record = orjson.loads(message.value)
-                    due = parse_ts(record["deadline"]) / 1000
-                    emitted.append(parse_ts(record["detected_at"]) / 1000 - due)
+                    breach = orjson.loads(message.value)
+                    due = parse_ts(breach["deadline"]) / 1000
+                    detected = parse_ts(breach["detected_at"]) / 1000
+                    appended = message.timestamp / 1000  # when the worker added it to a batch
+                    emitted.append(appended - due)
                     arrived.append(received - due)
+                    stamped.append(detected - due)
+                    fired.append(appended - detected)
         consumer.close()
+        rss = team[0].rss_bytes()
+    finally:
+        team[0].stop()
+    return {"clocks": clocks, "spread_s": spread, "breaches": len(arrived),
+            "first_deadline": format_ts(first_deadline), "rss_mb": round(rss / 2**20),
+            "emitted_delay_s": quantiles(emitted), "arrival_delay_s": quantiles(arrived),
+            "tick_instant_after_deadline_s": quantiles(stamped),
+            "emitted_after_tick_instant_s": quantiles(fired)}
+
+
+def memory(run: Run, offsets: Offsets, size: int) -> dict:
+    """RSS of a worker holding `size` open tickets (P3: nothing falls due during the run)."""
+    prefix = run.prefix()
+    config = run.config(prefix, BENCH_POLICIES)
+    team = start_team(config, offsets, 1)
+    worker = team[0]
+    try:
+        time.sleep(2)
+        before = worker.rss_bytes()
+        messages = opened_events(size, run.partitions, "M", "P3", 60_000,
+                                 int(time.time() * 1000))
+        producer = Producer(run.bootstrap, prefix + "events", messages, None)
+        started = time.perf_counter()
+        producer.start()
+        del messages
+        monitor = follow(offsets, config.group, prefix, size, team, timeout=3600)
+        producer.outcome()
+        seconds = time.perf_counter() - started
+        time.sleep(3)  # let the last batch's writes settle
+        rss = worker.rss_bytes()
+        snapshot = worker.metrics()
     finally:
         worker.stop()
-    return {"clocks": clocks, "breaches": len(emitted),
-            "first_deadline": format_ts(first_deadline),
-            "emitted_delay_s": _quantiles(emitted), "arrival_delay_s": _quantiles(arrived)}
+    return {"open_tickets": size, "open_clocks": snapshot.open_clocks if snapshot else None,
+            "rss_mb": round(rss / 2**20), "rss_mb_before": round(before / 2**20),
+            "rss_bytes_per_ticket": round(rss / size),
+            "added_bytes_per_ticket": round((rss - before) / size),
+            "seconds": round(seconds, 1), "events_per_s": monitor["events_per_s"]}
 
 
-def _quantiles(values: list[float]) -> dict:
-    if not values:
-        return {}
-    ordered = sorted(values)
+# -- reporting ------------------------------------------------------------------------
+def summary(result: dict) -> str:
+    parts = []
+    for key in ("live", "backlog", "pair"):
+        if key not in result:
+            continue
+        t = result[key]
+        m = t["monitor"]
+        text = (f"{key}: {m['per_worker_events_per_s']:,} events/s per worker"
+                + (f" ({m['events_per_s']:,} sum of {t['workers']})" if t["workers"] > 1 else "")
+                + f" [target >= {TARGET_RATE:,}], {m['events_per_cpu_s'] or 0:,}/cpu-s"
+                + f", raw aiokafka {t['raw_consumer']['events_per_s']:,}/s"
+                + f" (ratio {t['ratio_to_raw']:.3f})")
+        if "faust_floor" in t:
+            text += f", Faust floor {t['faust_floor']['none']:,}/s"
+        if key == "live":
+            text += f", offered {t['produced']['events_per_s']:,}/s" + (
+                " (worker fell behind)" if m["saturated"] else " (kept up)")
+        parts.append(text)
+    if "detection" in result:
+        d = result["detection"]
+        a = d["arrival_delay_s"]
+        parts.append(f"breach delay p50 {a.get('p50')} s p99 {a.get('p99')} s max {a.get('max')}"
+                     f" s [target p99 < {TARGET_P99} s] over {d['breaches']:,} breaches of "
+                     f"{d['clocks']:,} clocks")
+    if "memory" in result:
+        parts.append("memory " + ", ".join(
+            f"{m['rss_bytes_per_ticket']:,} B/ticket ({m['added_bytes_per_ticket']:,} added)"
+            f" at {m['open_tickets']:,}" for m in result["memory"]))
+    loads = result["load_average"]
+    parts.append(f"load {loads['start'][0]} -> {loads['end'][0]} on {result['cpus']} cpus")
+    return "live bench: " + "; ".join(parts)
 
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
 
-    return {"p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1], 4)}
+def say(line: str) -> None:
+    print(f"bench: {time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
 
 
-def _print_profile(path: Path) -> None:
+def print_profile(path: Path, top: int) -> None:
+    print(f"\nworker profile ({path}), top {top} by tottime:", file=sys.stderr)
     stats = pstats.Stats(str(path), stream=sys.stderr)
-    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("tottime").print_stats(top)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run (default: all of {SECTIONS})")
+    parser.add_argument("--events", type=int, default=200_000, help="per throughput section")
+    parser.add_argument("--live-rate", type=float, default=30_000,
+                        help="events/s the live producer offers (default 30,000)")
+    parser.add_argument("--floor-events", type=int, default=100_000,
+                        help="events the Faust floor reads (0: no floor)")
     parser.add_argument("--clocks", type=int, default=100_000)
     parser.add_argument("--spread", type=int, default=60, help="seconds over which deadlines fall")
-    parser.add_argument("--profile", type=Path, help="run the throughput worker under cProfile")
-    parser.add_argument("--skip-delay", action="store_true")
-    parser.add_argument("--backlog", action="store_true",
-                        help="also measure a day of past events at once (every deadline due)")
+    parser.add_argument("--memory", default="100000,1000000",
+                        help="open-ticket counts to measure RSS at, comma-separated")
+    parser.add_argument("--partitions", type=int, default=None,
+                        help="of the events topic (default: config/slamon.yaml's)")
+    parser.add_argument("--profile", type=Path, help="run one section's worker under cProfile")
+    parser.add_argument("--profile-section", choices=("live", "backlog"), default="live")
+    parser.add_argument("--profile-top", type=int, default=15)
+    parser.add_argument("--workdir", type=Path,
+                        help="keep worker logs and data here (default: a temporary directory)")
     args = parser.parse_args(argv)
-    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="slamon-bench-") as tmp:
-        work = Path(tmp)
-        bootstrap = _broker(stack, work)
-        result = {"bench": "live", "partitions": PARTITIONS, "cpus": os.cpu_count(),
-                  "throughput": throughput(bootstrap, work, args.events, args.profile)}
-        if args.backlog:
-            result["backlog"] = throughput(bootstrap, work, args.events, None, backlog=True)
-        if not args.skip_delay:
-            result["detection"] = detection_delay(bootstrap, work, args.clocks, args.spread)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
+    partitions = args.partitions or load_settings(REPO / "config" / "slamon.yaml",
+                                                  environ={}).partitions
+    if args.profile is not None:
+        args.profile = args.profile.resolve()
+    result: dict = {"bench": "live", "partitions": partitions, "cpus": os.cpu_count(),
+                    "store": "rocksdb://", "load_average": {"start": load_average()}}
+    # The scratch directory outlives the broker that keeps its data in it.
+    with ExitStack() as outer:
+        if args.workdir is None:
+            work = Path(outer.enter_context(tempfile.TemporaryDirectory(prefix="slamon-bench-")))
+        else:
+            work = args.workdir.resolve()
+            work.mkdir(parents=True, exist_ok=True)
+        stack = outer.enter_context(ExitStack())
+        run = Run(broker(stack, work), work, partitions)
+        offsets = Offsets(run.bootstrap)
+        stack.callback(offsets.close)
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):  # a shared broker: leave it as found
+            stack.callback(run.cleanup)
+        for mode, workers in (("live", 1), ("backlog", 1), ("pair", 2)):
+            if mode in sections:
+                say(f"{mode}: {args.events:,} events, {workers} worker(s)")
+                kind = "backlog" if mode == "pair" else mode
+                profile = args.profile if args.profile_section == mode else None
+                result[mode] = throughput(run, offsets, kind, args.events, workers,
+                                          args.live_rate,
+                                          args.floor_events if mode == "live" else 0, profile)
+        if "delay" in sections:
+            say(f"delay: {args.clocks:,} clocks due within {args.spread} s")
+            result["detection"] = detection_delay(run, offsets, args.clocks, args.spread)
+        if "memory" in sections:
+            result["memory"] = []
+            for size in (int(text) for text in args.memory.split(",") if text.strip()):
+                say(f"memory: {size:,} open tickets")
+                result["memory"].append(memory(run, offsets, size))
+    result["load_average"]["end"] = load_average()
     print(json.dumps(result, indent=2))
-    t = result["throughput"]
-    line = (f"live: {t['monitor']['events_per_s']:,} events/s per worker "
-            f"({t['ratio_to_raw']:.3f} of raw aiokafka {t['raw_consumer']['events_per_s']:,}/s;"
-            f" targets 20,000/s and 0.33; a Faust agent doing nothing: "
-            f"{t['faust_floor']['none']:,}/s)")
-    if "backlog" in result:
-        line += f"; backlog {result['backlog']['monitor']['events_per_s']:,} events/s"
-    if "detection" in result:
-        d = result["detection"]
-        line += (f"; breach delay p50 {d['arrival_delay_s'].get('p50')} s p99 "
-                 f"{d['arrival_delay_s'].get('p99')} s over {d['breaches']:,} breaches "
-                 f"of {d['clocks']:,} clocks (target p99 < 1 s)")
-    print(line, file=sys.stderr)
+    print(summary(result), file=sys.stderr)
     if args.profile is not None and args.profile.exists():
-        _print_profile(args.profile)
+        print_profile(args.profile, args.profile_top)
     return 0
 
 
