@@ -22,6 +22,7 @@ from agents.batching import BatchRouter, install
 from agents.brokerwatch import BrokerWatch, RepeatFilter
 from agents.clocks import ClockService, add_clock_agent
 from agents.compliance import add_compliance_agent
+from agents.faststart import DeclaringProducer, PromptTableManager, cluster_answers
 from agents.ingest.receiver import add_ingest
 from agents.kafkaclients import faust_credentials
 from agents.metrics import MonitorMetrics, exposition
@@ -42,7 +43,7 @@ LAG_POLL_SECONDS = 5.0
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app (aiokafka driver) configured from `settings`, with its agents added."""
-    app = faust.App(
+    app = _App(
         settings.app_id,
         broker=settings.broker,
         broker_credentials=faust_credentials(settings),  # SASL and/or TLS, or None
@@ -66,6 +67,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.heartbeat_interval,
         broker_request_timeout=max(90.0, settings.session_timeout),
         consumer_group_instance_id=settings.worker_id,
+        # Start the tables without Faust's one-second wait (agents.faststart).
+        TableManager=PromptTableManager,
         # One source of settings: Faust would otherwise let its own variables (WEB_PORT,
         # BROKER_URL, APP_STORE, ...) override the values above, silently.
         env={},
@@ -73,6 +76,14 @@ def create_app(settings: Settings) -> faust.App:
     install(app, BatchRouter())
     app.slamon = add_monitor(app, settings)  # type: ignore[attr-defined]
     return app
+
+
+class _App(faust.App):
+    """Faust's app with the producer of `agents.faststart`: it declares existing topics
+    without asking for the metadata of every topic in the cluster."""
+
+    def _new_producer(self) -> DeclaringProducer:
+        return DeclaringProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
 
 class Monitor:
@@ -200,10 +211,11 @@ def _add_tasks(app: faust.App, monitor: Monitor) -> None:
 
 async def broker_metadata(app: faust.App) -> object:
     """One metadata request to the cluster through the worker's own producer client (its
-    connections and credentials). Faust's aiokafka driver keeps that client private; a unit
-    test pins the path, so an upgrade that moves it fails there, not in production."""
+    connections and credentials), naming no topic: the metadata of every topic costs up to
+    a second of the event loop on a large cluster. Faust's aiokafka driver keeps that client
+    private; a unit test pins the path, so an upgrade that moves it fails there."""
     producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
-    return await producer.client.fetch_all_metadata()
+    return await cluster_answers(producer.client)
 
 
 def _add_web(app: faust.App, monitor: Monitor) -> None:
