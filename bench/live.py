@@ -28,9 +28,10 @@ partition count of config/slamon.yaml unless --partitions). Sections (`--only`):
 
 Prints JSON on stdout and one summary line on stderr, targets beside figures
 (>= 20,000 events/s per worker; breach delay p99 < 250 ms). Nothing is asserted.
-With --profile, the worker of one section runs under cProfile timed by its main thread's
-CPU clock (the aiokafka consumer thread is not in it; the profiled section's figures are
-slowed by it) and the top functions by tottime go to stderr.
+With --profile, the worker of one section runs under cProfile (main thread only, not the
+aiokafka consumer thread; wall-clock times, so on a busy machine they include time the
+process waited for a core; the profiled section's figures are slowed by it) and the top
+functions by tottime go to stderr.
 """
 
 from __future__ import annotations

@@ -27,19 +27,6 @@ __all__ = ["MetricsSnapshot", "Worker", "WorkerConfig", "count_outputs", "follow
 REPO = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CONSUMED = ("events", "ticks", "compliance.input")  # a worker's input topics, after the prefix
-# `slamon worker` under cProfile timed by the main thread's CPU clock: on a busy machine a
-# wall-clock profile charges whatever call was running when the process lost its core.
-# Threads other than the main one (Faust's aiokafka consumer thread) are not profiled.
-PROFILED = """\
-import cProfile, runpy, sys, time
-out = sys.argv[1]
-sys.argv = ["slamon", *sys.argv[2:]]
-profile = cProfile.Profile(time.thread_time)
-try:
-    profile.runcall(runpy.run_module, "agents.cli", run_name="__main__")
-finally:
-    profile.dump_stats(out)
-"""
 
 
 @dataclass(frozen=True)
@@ -85,9 +72,10 @@ class Worker:
             "SLAMON_TICK_INTERVAL": str(config.tick_interval), "SLAMON_LOG_LEVEL": "warning",
             "SLAMON_WORKER_ID": f"bench-{name}",
         }
-        command = [sys.executable, "-m", "agents.cli", "worker"]
-        if profile is not None:
-            command = [sys.executable, "-c", PROFILED, str(profile), "worker"]
+        command = [sys.executable]
+        if profile is not None:  # main thread only: not Faust's aiokafka consumer thread
+            command += ["-m", "cProfile", "-o", str(profile)]
+        command += ["-m", "agents.cli", "worker"]
         self.log_path = config.work / f"{config.prefix}{name}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
