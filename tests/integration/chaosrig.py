@@ -54,20 +54,23 @@ class Rig:
     """One deployment under test: policies, workers (same app id and prefix), traffic, reader."""
 
     def __init__(self, bootstrap: str, work: Path, name: str, partitions: int = 2,
-                 rate: float = 10.0, wrong_key_share: float = 0.0, **env: str) -> None:
+                 rate: float = 10.0, wrong_key_share: float = 0.0, policy: str | None = None,
+                 **env: str) -> None:
         unique = uuid.uuid4().hex[:8]
         self.bootstrap, self.work, self.name = bootstrap, work, name
         self.app_id, self.prefix = f"chaos-{name}-{unique}", f"chaos.{name}.{unique}."
         self.partitions = partitions
+        policy = policy or policy_text(version=1)  # the workers' first policy file
         self.policies = work / "policies.yaml"
-        self.policies.write_text(policy_text(version=1))
+        self.policies.write_text(policy)
         self.truth_policies = work / "policies-v1.yaml"  # what replay judges by
-        self.truth_policies.write_text(policy_text(version=1))
+        self.truth_policies.write_text(policy)
         self.env = env | {"SLAMON_PARTITIONS": str(partitions)}
         self.workers: list[ChaosWorker] = []
         self.traffic = Traffic(bootstrap, self.prefix + "events", partitions, rate=rate,
                                tag=name[:3] + unique[:4], wrong_key_share=wrong_key_share)
         self.reader: OutsideReader | None = None
+        self.replayed: list[dict] = []  # replay's records, once `finish` ran
         self.result = Result(name)
 
     @property
@@ -107,10 +110,11 @@ class Rig:
             self.result.problems.append(f"processing resumed {shown} s after {what} "
                                         f"(limit {limit:.0f} s)")
 
-    def finish(self) -> Result:
-        """End the traffic, wait until nothing more is due, read everything, compare."""
+    def finish(self, quiet_after: float = 0.0) -> Result:
+        """End the traffic, wait until nothing more is due (of the traffic, and before
+        `quiet_after`, a time.time() for input sent otherwise), read everything, compare."""
         self.traffic.stop()
-        time.sleep(max(0.0, self.traffic.quiet_after + 1.0 - time.time()))
+        time.sleep(max(0.0, max(self.traffic.quiet_after, quiet_after) + 1.0 - time.time()))
         reader = self.read()
         reader.settle(quiet=3.0, timeout=90.0)
         as_of = int(time.time() * 1000)
@@ -118,6 +122,7 @@ class Rig:
         counts = compare(reader.seen, self.dlq, self.traffic.sent, replayed,
                          self.traffic.late_tickets())
         self._keep(replayed, as_of)
+        self.replayed = replayed
         self.result.counts = counts
         self.result.problems[:0] = counts.problems()
         failed = [s for s in self.traffic.sent if s.error]

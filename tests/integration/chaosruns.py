@@ -5,7 +5,8 @@ reader), breaks something the way an operator's bad day would, lets the monitor 
 compares its topics with `slamon replay` by id (chaoscompare) and returns a `Result`:
 counts, what it measured (resume times, log rates, ...) and `problems`, the list of
 everything that breaks issue 9's targets. The caller prints `result.report()` and fails
-on `problems`; nothing here asserts, so a long run reports everything it saw.
+on `problems`; nothing here asserts, so a long run reports everything it saw. The two
+scenarios on a backlog (issue 10's batch path) live in chaoscatchup and are named here too.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import sys
 import time
 from pathlib import Path
 
+from tests.integration.chaoscatchup import backlog_kill, backlog_rebalance
 from tests.integration.chaoscompare import dlq_coverage
 from tests.integration.chaosfuzz import fuzz_messages
 from tests.integration.chaoskit import CODE_ROOT, ChaosWorker, OwnBroker, free_port
 from tests.integration.chaosrig import LIMITS, RESUME_LIMIT, RESUME_WAIT, Result, Rig
 from tests.integration.chaostraffic import policy_text
 
-__all__ = ["RESUME_LIMIT", "Result", "Rig", "baseline", "broker_outage", "early_sighup", "fuzz",
-           "in_flight", "kill_loop", "long_downtime", "policy_reloads", "second_worker"]
+__all__ = ["RESUME_LIMIT", "Result", "Rig", "backlog_kill", "backlog_rebalance", "baseline",
+           "broker_outage", "early_sighup", "fuzz", "in_flight", "kill_loop", "long_downtime",
+           "policy_reloads", "second_worker"]
 
 def baseline(bootstrap: str, work: Path, seconds: float = 10.0, rate: float = 10.0) -> Result:
     """No fault at all: the control that shows the comparison itself reports zeros."""

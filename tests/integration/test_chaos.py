@@ -1,6 +1,7 @@
 """Issue 9's crash and chaos tests: real workers killed, a broker frozen and stopped, hostile
 input, bad policy files, early SIGHUP; outputs read from outside and compared with
-`slamon replay` by id (tests/integration/chaos*.py).
+`slamon replay` by id (tests/integration/chaos*.py). Two more are issue 10's: a kill and a
+rebalance while a worker works through a backlog in batches (chaoscatchup).
 
 Each test prints its counts (lost, duplicated, unknown ids, false breaches, good events
 rejected) and what it measured (resume times, log rate, ...), and fails on any problem
@@ -83,6 +84,21 @@ def test_second_worker_joins_leaves_and_is_killed(kafka_bootstrap, tmp_path, cap
     """A second worker joins, is killed and restarted at once (processing back within
     10 s), then leaves: nothing lost, no unknown id, no false breach."""
     check(chaosruns.second_worker(kafka_bootstrap, tmp_path), capsys)
+
+
+def test_kill9_mid_batch_while_working_through_a_backlog(kafka_bootstrap, tmp_path, capsys):
+    """Issue 10: ~40,000 events on the topic before the worker starts, handled in batches
+    of up to 1,000; SIGKILL twice mid-backlog (20-60 % applied), restarted at once: every
+    breach replay computes arrives, none under an id replay does not know, no false one."""
+    check(chaosruns.backlog_kill(kafka_bootstrap, tmp_path, tickets=8000, kills=2), capsys)
+
+
+def test_second_worker_joins_and_leaves_mid_backlog(kafka_bootstrap, tmp_path, capsys):
+    """Issue 10: a second worker joins while the first works through ~40,000 events in
+    batches, applies a few batches of its share and leaves (SIGTERM; its partitions return
+    after the session timeout): every breach replay computes arrives, none under an id
+    replay does not know, no false one."""
+    check(chaosruns.backlog_rebalance(kafka_bootstrap, tmp_path, tickets=8000), capsys)
 
 
 def test_ten_thousand_fuzzed_messages(kafka_bootstrap, tmp_path, capsys):
