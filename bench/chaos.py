@@ -42,7 +42,7 @@ from tests.integration import chaosruns  # noqa: E402
 from tests.integration.chaoskit import CODE_ROOT, OwnBroker, own_broker  # noqa: E402
 
 SCENARIOS = ("baseline", "kill9", "downtime", "inflight", "outage", "second", "fuzz", "policy",
-             "sighup")
+             "sighup", "blkill", "blrebal")
 
 
 def _runners(args: argparse.Namespace, shared: Callable[[], str],
@@ -60,6 +60,9 @@ def _runners(args: argparse.Namespace, shared: Callable[[], str],
         "fuzz": lambda w: chaosruns.fuzz(shared(), w, count=args.fuzz, huge=args.huge),
         "policy": lambda w: chaosruns.policy_reloads(shared(), w),
         "sighup": lambda w: chaosruns.early_sighup(shared(), w),
+        # a backlog worked through in batches: killed mid-batch / a second worker joins
+        "blkill": lambda w: chaosruns.backlog_kill(shared(), w, kills=max(2, args.kills // 4)),
+        "blrebal": lambda w: chaosruns.backlog_rebalance(shared(), w),
     }
 
 
