@@ -11,7 +11,8 @@ past the lateness: redelivered events must not be rejected), `inflight` (`--in-f
 overdue tickets fire while the broker is frozen, then kill -9), `outage` (the broker
 stopped `--outage` s under load), `second` (workers join, one leaves, one is killed and
 restarted), `fuzz` (`--fuzz` hostile messages, `--huge` of ~1 MB), `policy` (invalid and
-non-UTF-8 reloads), `sighup` (SIGHUP before ready).
+non-UTF-8 reloads), `sighup` (SIGHUP before ready), `blkill` and `blrebal` (a backlog worked
+through in batches while the worker is killed mid-batch / a second worker joins and leaves).
 
 Every scenario compares what an outside consumer read with `slamon replay` by id. The
 broker: `--bootstrap`, else KAFKA_BOOTSTRAP_SERVERS, else a local one started here;
