@@ -113,10 +113,11 @@ class Monitor:
         self.broker = BrokerWatch(settings.broker_unreachable_after)
 
     async def load_history(self) -> None:
-        """Learn every stored policy version (Kafka I/O off the event loop), then store ours."""
+        """Learn every stored policy version (Kafka I/O off the event loop; `slamon worker`
+        began reading before Faust started), then store ours."""
         loop = asyncio.get_running_loop()
         try:
-            stored = await loop.run_in_executor(None, self.history.read)
+            stored = await asyncio.wrap_future(self.history.start_reading())
             for policies in stored:
                 self.engine.remember(policies)
             if stored:

@@ -6,12 +6,19 @@ each worker publishes the text of each version it loads (keyed by version)
 and reads them all back on start. Kafka's log compaction keeps one message per
 version. A file changed without a new version number is reported, since it
 silently changes the terms of clocks already running on that number.
+
+The clock agent waits for the stored versions before its first batch, so a restarted
+worker reads them while Faust starts (`start_reading`, on a thread of its own), and asks
+for the metadata of this one topic, by name and without creating it: the metadata of
+every topic in the cluster costs up to a second on a large cluster.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
+from concurrent.futures import Future
 
 from agents.kafkaclients import client_options
 from agents.policyfile import parse_policies
@@ -57,6 +64,23 @@ class PolicyHistory:
         self.settings = settings
         self.topic = settings.topics.policies
         self.known: dict[int, str] = {}
+        self._reading: Future[list[Policies]] | None = None
+
+    def start_reading(self) -> Future[list[Policies]]:
+        """`read`, begun on a thread of its own at the first call; every call returns its
+        future (the worker starts it before Faust; `Monitor.load_history` awaits it)."""
+        if self._reading is None:
+            reading: Future[list[Policies]] = Future()
+
+            def run() -> None:
+                try:
+                    reading.set_result(self.read())
+                except BaseException as error:  # handed to whoever awaits the future
+                    reading.set_exception(error)
+
+            self._reading = reading
+            threading.Thread(target=run, name="slamon-policy-history", daemon=True).start()
+        return self._reading
 
     def read(self) -> list[Policies]:
         """Every stored version, oldest first; [] when the topic is missing or unreachable."""
@@ -64,16 +88,16 @@ class PolicyHistory:
         from kafka.errors import KafkaError
 
         try:
+            partitions = self._partitions()
+            if not partitions:
+                return []
             consumer = KafkaConsumer(**client_options(self.settings),
                                      enable_auto_commit=False, consumer_timeout_ms=2000)
         except KafkaError as error:
             logger.warning("cannot read %s (%s): older policy versions unknown", self.topic, error)
             return []
         try:
-            partitions = consumer.partitions_for_topic(self.topic) or set()
             assigned = [TopicPartition(self.topic, p) for p in partitions]
-            if not assigned:
-                return []
             consumer.assign(assigned)
             consumer.seek_to_beginning(*assigned)
             ends = consumer.end_offsets(assigned)
@@ -88,6 +112,20 @@ class PolicyHistory:
         history = parse_history(messages, self.topic)
         self.known = {version: text for version, (text, _) in history.items()}
         return [policies for _, (_, policies) in sorted(history.items())]
+
+    def _partitions(self) -> list[int]:
+        """The partitions of the topic; [] when it does not exist. Asked by name without
+        creating it (a consumer's lookup fetches the metadata of every topic)."""
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(**client_options(self.settings))
+        try:
+            described = admin.describe_topics([self.topic])
+        finally:
+            admin.close()
+        return sorted(entry["partition_index"] for topic in described
+                      if topic.get("name") == self.topic and topic.get("error_code") == 0
+                      for entry in topic.get("partitions") or [])
 
     def record(self, policies: Policies, text: str) -> None:
         """Store this version's text, unless it is stored already; warn if it changed."""

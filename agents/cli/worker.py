@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         print("slamon worker: " + "\n  ".join(["refusing to start:", *problems]), file=sys.stderr)
         return 2
+    # The clock agent waits for the stored policy versions: read them while Faust starts.
+    app.slamon.history.start_reading()  # type: ignore[attr-defined]
     worker = create_worker(app, args.loglevel or settings.log_level)
     hangups.connect(_reload_on(worker.loop, app.slamon.watcher.reload))  # type: ignore[attr-defined]
     try:
