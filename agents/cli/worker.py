@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Callable
@@ -92,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     app.slamon.history.start_reading()  # type: ignore[attr-defined]
     worker = create_worker(app, args.loglevel or settings.log_level)
     hangups.connect(_reload_on(worker.loop, app.slamon.watcher.reload))  # type: ignore[attr-defined]
+    # What exists now (modules, the app) lives as long as the process: leave it out of every
+    # later garbage collection. Faust collects once per table at each rebalance, ~0.2 s per
+    # collection on a busy machine when these ~80k objects are traversed.
+    gc.freeze()
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
