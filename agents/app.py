@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
-from agents.batching import BatchRouter, install
+from agents.batch.consumer import BatchRouter, install
 from agents.brokerwatch import BrokerWatch, RepeatFilter
 from agents.clocks import ClockService, add_clock_agent
 from agents.compliance import add_compliance_agent

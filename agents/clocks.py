@@ -1,7 +1,7 @@
 """The clock agent and its deadline ticks, on the batch path.
 
 `<prefix>events` and `<prefix>ticks` are co-partitioned, so Faust assigns partition p
-of both to the same worker; the batch consumer (agents/batching.py) hands each
+of both to the same worker; the batch consumer (agents/batch/consumer.py) hands each
 partition's records to `handle_events` or `handle_ticks`. A batch's outputs are sent
 and acknowledged by Kafka before the ticket states that record them are written
 (agents/processor.py): a crash in between re-sends them, it never loses them.
@@ -32,9 +32,9 @@ import faust
 import orjson
 from faust.types import TP
 
-from agents.batching import Abandoned, BatchRouter, KafkaRecord
+from agents.batch.consumer import Abandoned, BatchRouter, KafkaRecord
+from agents.batch.sender import BatchSender, Record
 from agents.processor import Batch, ClockObserver, ClockProcessor, wall_ms
-from agents.sending import BatchSender, Record
 from agents.settings import Settings
 from agents.tables import raw_table, raw_topic
 from sla.engine import Engine

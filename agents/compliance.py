@@ -34,8 +34,8 @@ import faust
 import orjson
 from faust.types import TP
 
-from agents.batching import BatchRouter, KafkaRecord
-from agents.sending import BatchSender
+from agents.batch.consumer import BatchRouter, KafkaRecord
+from agents.batch.sender import BatchSender
 from agents.settings import Settings
 from agents.tables import RawTable, raw_table, raw_topic
 from sla.compliance import Compliance, Counted, CreditLookup, WindowEntry, WindowKey

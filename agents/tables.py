@@ -9,7 +9,7 @@ and RocksDB remembers the offset of each write it has (for fast recovery).
 The worker flushes the producer before it commits offsets, so a write is on
 Kafka before the event that made it counts as processed.
 
-The batch path (agents/batching.py) has no current Faust event, which Faust's own
+The batch path (agents/batch/consumer.py) has no current Faust event, which Faust's own
 `table[key]` needs to find the partition: it reads one partition's store directly
 (`read`) and commits a batch's writes with `commit`: first to the changelog, waiting
 until Kafka has them, then to the local store together with the changelog offset they
@@ -26,7 +26,7 @@ from typing import Any
 
 import faust
 
-from agents.sending import BatchSender, Record
+from agents.batch.sender import BatchSender, Record
 
 __all__ = ["Overlay", "RawTable", "raw_table", "raw_topic"]
 
@@ -70,8 +70,8 @@ class RawTable(faust.Table):
         if not changes:
             return
         topic = self.changelog_topic.get_topic_name()
-        deliveries = await sender.send([Record(topic, key, value) for key, value in changes.items()],
-                                       partition=partition)
+        records = [Record(topic, key, value) for key, value in changes.items()]
+        deliveries = await sender.send(records, partition=partition)
         sent = await asyncio.gather(*deliveries)
         offsets = [metadata.offset for metadata in sent if metadata is not None]
         self._write(partition, changes, max(offsets) if offsets else None)

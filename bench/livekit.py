@@ -19,8 +19,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import NamedTuple
 
+from agents.batch.sender import partition_for
 from agents.devkit import localkafka
-from agents.sending import partition_for
 
 __all__ = ["Encoded", "Offsets", "broker", "create_topics", "delete_topics", "free_port",
            "load_average", "produce", "quantiles", "raw_consume"]

@@ -1,4 +1,4 @@
-"""The faust-streaming and aiokafka internals the batch path relies on (agents/batching.py).
+"""The faust-streaming and aiokafka internals the batch path relies on (agents/batch/consumer.py).
 
 faust-streaming is pinned exactly; these tests fail loudly, naming what moved, when an
 upgrade changes an internal the batch consumer, the tables or the sender use. No broker:
@@ -20,7 +20,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from agents.app import create_app
-from agents.batching import BatchConsumer, BatchRouter
+from agents.batch.consumer import BatchConsumer, BatchRouter
 from agents.settings import Settings
 
 PINNED = "0.15.3"
@@ -35,7 +35,7 @@ def app(tmp_path: Path) -> faust.App:
 
 def test_faust_streaming_is_the_pinned_version() -> None:
     assert version("faust-streaming") == PINNED, (
-        "faust-streaming changed: re-check agents/batching.py against the new "
+        "faust-streaming changed: re-check agents/batch/consumer.py against the new "
         "transport/consumer.py, then update PINNED and pyproject.toml")
     pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     assert f'"faust-streaming=={PINNED}"' in pyproject.read_text()
