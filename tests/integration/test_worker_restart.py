@@ -65,7 +65,7 @@ def _dead_letter_after(reader: Reader, marker: bytes, timeout: float) -> float:
     return float(found[0].timestamp) / 1000
 
 
-def test_a_killed_worker_resumes_within_ten_seconds(
+def test_a_killed_worker_resumes_under_the_guard_and_reports_its_time(
     kafka_bootstrap: str, tmp_path: Path, free_port: Callable[[], int], policies: Path,
     workers: list[Worker],
 ) -> None:
