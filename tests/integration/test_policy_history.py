@@ -30,6 +30,14 @@ corporate:
 """
 
 
+def _wait_applied(worker: Worker, sample: str, timeout: float = 60.0) -> None:
+    """Until the worker's /metrics shows `sample`: the event is applied and its state stored."""
+    deadline = time.monotonic() + timeout
+    while sample.encode() not in worker.get("/metrics")[1]:
+        assert time.monotonic() < deadline, f"{sample} not seen in {timeout:.0f} s"
+        time.sleep(0.2)
+
+
 def test_parse_history_keeps_the_latest_text_per_version_and_skips_bad_ones():
     history = parse_history([(b"1", V1.encode()), (b"x", b"?"), (b"2", b"version: [")],
                             "sla.policies")
@@ -50,7 +58,7 @@ def test_a_restarted_worker_keeps_each_clock_on_its_policy_version(
         produce(kafka_bootstrap, worker.prefix + "events", keyed([{
             "event_id": "o1", "ticket_id": "T", "type": "opened", "ts": opened,
             "service": "email", "customer": "acme", "priority": "P1"}]))
-        time.sleep(1.5)
+        _wait_applied(worker, 'slamon_events_total{type="opened"} 1.0')  # clock started on v1
         assert worker.stop() == 0, worker.tail()
         policies.write_text(V2)  # the new version applies to clocks started from now on
         worker.start()
