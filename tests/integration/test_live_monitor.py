@@ -26,6 +26,7 @@ from tests.integration.monitorkit import (
     worker_env,
 )
 from tests.integration.scenarios.events import scenario_events
+from tests.unit.test_schemas import assert_record
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +109,10 @@ def test_live_gives_the_same_records_as_replay(kafka_bootstrap, make_worker):
     for window_id, record in live_windows.items():
         assert {f: record[f] for f in fields} == {f: replay_windows[window_id][f]
                                                   for f in fields}, window_id
+    # The event API's contract (streams/schemas, docs/asyncapi.yaml) holds for live records.
+    for record in live:
+        if "kind" in record and "slamon-reason" not in record["_headers"]:
+            assert_record({k: v for k, v in record.items() if not k.startswith("_")})
     reader.close()
 
 
