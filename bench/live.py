@@ -248,7 +248,8 @@ def memory(run: Run, offsets: Offsets, size: int) -> dict:
             "rss_mb": round(rss / 2**20), "rss_mb_before": round(before / 2**20),
             "rss_bytes_per_ticket": round(rss / size),
             "added_bytes_per_ticket": round((rss - before) / size),
-            "seconds": round(seconds, 1), "events_per_s": monitor["events_per_s"]}
+            "seconds": round(seconds, 1), "events_per_s": monitor["events_per_s"],
+            "events_per_cpu_s": monitor["events_per_cpu_s"]}
 
 
 # -- reporting ------------------------------------------------------------------------
