@@ -67,6 +67,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.heartbeat_interval,
         broker_request_timeout=max(90.0, settings.session_timeout),
         consumer_group_instance_id=settings.worker_id,
+        # A topic created after the consumer subscribed (a fresh deployment's ticks, made by
+        # the worker itself) is read within 10 s, not after aiokafka's default 5 minutes.
+        consumer_metadata_max_age_ms=10_000,
         # Start the tables without Faust's one-second wait (agents.faststart).
         TableManager=PromptTableManager,
         # One source of settings: Faust would otherwise let its own variables (WEB_PORT,

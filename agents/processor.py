@@ -142,8 +142,10 @@ class ClockProcessor:
         self.engine = engine
         # Events stamped later than the clock plus this are rejected (future_ts); None: never.
         self.max_future_ms = max_future_ms
-        self.store: TicketStore = (MappingStore(table) if isinstance(table, MutableMapping)
-                                   else table)
+        # A RawTable is a mapping too, but read through Faust's Table it would search every
+        # partition's database (no current event on the batch path): read its partition.
+        self.store: TicketStore = (table if hasattr(table, "read")  # type: ignore[assignment]
+                                   else MappingStore(table))
         self.topics = topics
         self.index = DeadlineIndex()
         self.observer = observer

@@ -76,6 +76,10 @@ class RawTable(faust.Table):
         offsets = [metadata.offset for metadata in sent if metadata is not None]
         self._write(partition, changes, max(offsets) if offsets else None)
 
+    def write(self, partition: int, changes: Mapping[bytes, bytes | None]) -> None:
+        """Write `changes` to the local store only (tools and tests; the worker `commit`s)."""
+        self._write(partition, changes, None)
+
     def _write(self, partition: int, changes: Mapping[bytes, bytes | None],
                offset: int | None) -> None:
         store: Any = self.data
