@@ -22,7 +22,7 @@ from agents.batch.consumer import BatchRouter, install
 from agents.brokerwatch import BrokerWatch, RepeatFilter
 from agents.clocks import ClockService, add_clock_agent
 from agents.compliance import add_compliance_agent
-from agents.faststart import DeclaringProducer, PromptTableManager, cluster_answers
+from agents.faststart import cluster_answers
 from agents.ingest.receiver import add_ingest
 from agents.kafkaclients import faust_credentials
 from agents.metrics import MonitorMetrics, exposition
@@ -43,7 +43,7 @@ LAG_POLL_SECONDS = 5.0
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app (aiokafka driver) configured from `settings`, with its agents added."""
-    app = _App(
+    app = faust.App(
         settings.app_id,
         broker=settings.broker,
         broker_credentials=faust_credentials(settings),  # SASL and/or TLS, or None
@@ -70,8 +70,6 @@ def create_app(settings: Settings) -> faust.App:
         # A topic created after the consumer subscribed (a fresh deployment's ticks, made by
         # the worker itself) is read within 10 s, not after aiokafka's default 5 minutes.
         consumer_metadata_max_age_ms=10_000,
-        # Start the tables without Faust's one-second wait (agents.faststart).
-        TableManager=PromptTableManager,
         # One source of settings: Faust would otherwise let its own variables (WEB_PORT,
         # BROKER_URL, APP_STORE, ...) override the values above, silently.
         env={},
@@ -79,14 +77,6 @@ def create_app(settings: Settings) -> faust.App:
     install(app, BatchRouter())
     app.slamon = add_monitor(app, settings)  # type: ignore[attr-defined]
     return app
-
-
-class _App(faust.App):
-    """Faust's app with the producer of `agents.faststart`: it declares existing topics
-    without asking for the metadata of every topic in the cluster."""
-
-    def _new_producer(self) -> DeclaringProducer:
-        return DeclaringProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
 
 class Monitor:

@@ -18,8 +18,6 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from agents.app import create_app
 from agents.faststart import (
-    DeclaringProducer,
-    PromptTableManager,
     cluster_answers,
     topic_exists,
 )
@@ -84,34 +82,6 @@ def test_the_probe_names_no_topic_and_tries_every_broker() -> None:
         asyncio.run(cluster_answers(FakeClient([1], {1: KafkaConnectionError("down")})))
     with pytest.raises(Exception, match="no broker known"):
         asyncio.run(cluster_answers(FakeClient([], {})))
-
-
-@pytest.mark.parametrize(("exists", "declared"), [(True, False), (False, True), (None, True)])
-def test_only_a_topic_not_known_to_exist_takes_fausts_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exists: bool | None, declared: bool,
-) -> None:
-    app = _app(tmp_path)
-    producer = app.producer
-    assert isinstance(producer, DeclaringProducer)
-    calls: list[str] = []
-
-    async def faust_create_topic(self: Any, topic: str, *args: Any, **kwargs: Any) -> None:
-        calls.append(topic)
-
-    async def known(client: Any, topic: str) -> bool | None:
-        return exists
-
-    monkeypatch.setattr(faust_aiokafka.Producer, "create_topic", faust_create_topic)
-    monkeypatch.setattr("agents.faststart.topic_exists", known)
-    monkeypatch.setattr(producer, "_ensure_producer", lambda: SimpleNamespace(client=None))
-    asyncio.run(producer.create_topic("t.events", 2, 1, compacting=True))
-    assert calls == (["t.events"] if declared else [])
-
-
-def test_the_app_starts_its_tables_without_fausts_wait(tmp_path: Path) -> None:
-    app = _app(tmp_path)
-    assert app.conf.TableManager is PromptTableManager
-    assert isinstance(app.tables, PromptTableManager)
 
 
 def test_the_faust_internals_faststart_replaces_are_where_it_expects() -> None:
