@@ -53,7 +53,7 @@ class Replay:
         self.rejected = 0
         self._tickets: dict[str, TicketState] = {}
         self._due: list[tuple[int, int, str]] = []  # heap of (instant, seq, ticket_id)
-        # ticket_id -> instant of its latest entry in `_due`, while that entry is there.
+        # ticket_id -> the instant the ticket is due, while an entry for it is in `_due`.
         self._scheduled: dict[str, int] = {}
         self._seq = 0
         self._known_types = engine.known_types
@@ -78,13 +78,18 @@ class Replay:
             if due and due[0][0] < ts:
                 self._fire_until(ts - 1, records)
             self.watermark = ts
-            self._close_windows(records, final=False)
-        state = self._tickets.get(event.ticket_id)
+            closed = self.compliance.close_until(ts)
+            if closed:
+                records += closed
+        ticket_id = event.ticket_id
+        state = self._tickets.get(ticket_id)
         if state is None:
-            state = self._tickets[event.ticket_id] = TicketState(event.ticket_id)
-        self._collect(self.engine.apply(state, event, self.watermark), records)
+            state = self._tickets[ticket_id] = TicketState(ticket_id)
+        produced = self.engine.apply(state, event, self.watermark)
+        if produced:
+            self._collect(produced, records)
         if self.engine.is_empty(state):  # nothing kept (a survey of a ticket never seen)
-            del self._tickets[event.ticket_id]
+            del self._tickets[ticket_id]
         else:
             self._schedule(state)
         return records
@@ -95,7 +100,7 @@ class Replay:
         end = self.watermark if as_of is None else max(as_of, self.watermark)
         self._fire_until(end, records)
         self.watermark = end
-        self._close_windows(records, final=True)
+        records.extend(self.compliance.close_until(end, final=True))
         return records
 
     def __iter__(self) -> Iterator[TicketState]:
@@ -103,33 +108,43 @@ class Replay:
 
     # -- internals -----------------------------------------------------------
     def _fire_until(self, until: int, records: list[dict]) -> None:
-        due, engine = self._due, self.engine
+        due, engine, scheduled, tickets = self._due, self.engine, self._scheduled, self._tickets
+        pop = heapq.heappop
         while due and due[0][0] <= until:
-            instant, _, ticket_id = heapq.heappop(due)
-            if self._scheduled.get(ticket_id) == instant:
-                del self._scheduled[ticket_id]
-            state = self._tickets.get(ticket_id)
-            if state is None or engine.next_due(state) != instant:
-                continue  # superseded by a later schedule
-            self._collect(engine.advance(state, instant), records)
+            instant, _, ticket_id = pop(due)
+            if scheduled.get(ticket_id) != instant:
+                continue  # superseded: the ticket is due at another instant, or not at all
+            del scheduled[ticket_id]
+            state = tickets[ticket_id]
+            produced = engine.advance(state, instant)
+            if produced:
+                self._collect(produced, records)
             if engine.is_empty(state):
-                del self._tickets[ticket_id]
+                del tickets[ticket_id]
             else:
                 self._schedule(state)
 
     def _schedule(self, state: TicketState) -> None:
         """Put the ticket's next due instant on the heap, unless an entry for it is there.
 
-        Most events leave a ticket's next deadline where it was; pushing it again would
-        only add an entry that pops later as superseded. The entry already there fires
-        first either way, so skipping the push changes nothing in the output.
+        `_scheduled` says when each ticket on the heap is due: an entry that pops at
+        another instant is superseded and skipped. Most events leave a ticket's next
+        deadline where it was; pushing it again would only add an entry that pops later
+        as superseded. The entry already there fires first either way, so skipping the
+        push changes nothing in the output.
         """
         instant = self.engine.next_due(state)
-        if instant is None or self._scheduled.get(state.ticket_id) == instant:
+        ticket_id = state.ticket_id
+        scheduled = self._scheduled
+        if instant is None:
+            if ticket_id in scheduled:
+                del scheduled[ticket_id]  # its entries on the heap are all superseded now
             return
-        self._scheduled[state.ticket_id] = instant
+        if scheduled.get(ticket_id) == instant:
+            return
+        scheduled[ticket_id] = instant
         self._seq += 1
-        heapq.heappush(self._due, (instant, self._seq, state.ticket_id))
+        heapq.heappush(self._due, (instant, self._seq, ticket_id))
 
     def _collect(self, produced: list[dict], records: list[dict]) -> None:
         for record in produced:
@@ -140,9 +155,6 @@ class Replay:
                 record["line"] = record.pop("ref")
                 self.rejected += 1
             records.append(record)
-
-    def _close_windows(self, records: list[dict], final: bool) -> None:
-        records.extend(self.compliance.close_until(self.watermark, final=final))
 
     def _rejected(self, line: int, code: str, message: str, obj: Any = None) -> dict:
         self.rejected += 1
