@@ -159,12 +159,26 @@ def _month_bounds(day_start: int) -> tuple[int, int]:
     return int(first.timestamp()) * 1000, int(following.timestamp()) * 1000
 
 
+_WINDOWS_CACHE_SIZE = 4096
+_windows_by_hour: dict[int, tuple[tuple[str, int, int], ...]] = {}
+
+
 def _windows_of(ms: int) -> tuple[tuple[str, int, int], ...]:
-    """(kind, start, end) of each window holding `ms`, in WINDOWS order."""
+    """(kind, start, end) of each window holding `ms`, in WINDOWS order.
+
+    Kept per hour (bounded; cleared when full): outcomes come roughly in time order, so an
+    hour's windows serve many of them.
+    """
     hour = ms - ms % _HOUR
-    day = ms - ms % _DAY
-    month = _month_bounds(day)
-    return ("hour", hour, hour + _HOUR), ("day", day, day + _DAY), ("month", *month)
+    windows = _windows_by_hour.get(hour)
+    if windows is None:
+        day = ms - ms % _DAY
+        month = _month_bounds(day)
+        windows = ("hour", hour, hour + _HOUR), ("day", day, day + _DAY), ("month", *month)
+        if len(_windows_by_hour) >= _WINDOWS_CACHE_SIZE:
+            _windows_by_hour.clear()
+        _windows_by_hour[hour] = windows
+    return windows
 
 
 def _percentile(ordered: list[float], fraction: float) -> float | None:
@@ -243,9 +257,10 @@ class Compliance:
         stopped_ms = parse_ts(record["stopped_at"])
         dims: Dims = (record["service"], record["customer"], record["priority"], record["metric"])
         entry: Entry = (record["status"] == "met", record["elapsed_seconds"])
+        put = store.put
         for window, start, end in _windows_of(stopped_ms):
             key: WindowKey = (*dims, window, start)
-            if not self._put(key, end, clock, entry, lane):
+            if not put(key, clock, entry) and not self._open_window(key, end, clock, entry, lane):
                 self.late_outcomes += 1
         store.set_counted(clock, (dims, stopped_ms))
 
@@ -264,9 +279,12 @@ class Compliance:
 
     def _put(self, key: WindowKey, end: int, name: str, entry: WindowEntry, lane: int) -> bool:
         """Put `entry` in window `key`, opening it if need be; False if it closed already."""
+        return self.store.put(key, name, entry) or self._open_window(key, end, name, entry, lane)
+
+    def _open_window(self, key: WindowKey, end: int, name: str, entry: WindowEntry,
+                     lane: int) -> bool:
+        """Open window `key` (not open yet) with `entry` in it; False if it closed already."""
         store = self.store
-        if store.put(key, name, entry):
-            return True
         state = self._lane(lane)
         if end <= state.horizon:  # closed already
             return False
