@@ -36,6 +36,11 @@ class Fact(NamedTuple):
     deadline: int | None = None  # a breach's: the instant counted time reached the target
 
 
+# Facts are made on every transition: built as `_tuple(Fact, (kind, threshold, instant,
+# deadline))`, which is what Fact(...) does, without the Python-level __new__ in between.
+_tuple = tuple.__new__
+
+
 class Clock:
     """A metric's clock for its current cycle. Mutated in place by the engine's sim."""
 
@@ -128,7 +133,7 @@ class Clock:
         if index > n:
             self.retro_at = None
             return
-        amount = self.amount(index, warn_at)
+        amount = self.target if index == n else round(warn_at[index] * self.target)  # amount()
         if amount <= self.counted:  # crossed already: by a retarget, or exactly at a pause
             if self.retro_at is not None:
                 self.due = self.retro_at
@@ -167,6 +172,9 @@ class Clock:
         self._close_segment()
         self.status = PAUSED
 
+    # stop() and cancel() run once per cycle of every clock: _settle and _close_segment are
+    # written out in them.
+
     def resume(self, instant: int) -> None:
         self.anchor = max(self.anchor, instant)
         self.segments.append(self.anchor)
@@ -174,24 +182,35 @@ class Clock:
 
     def stop(self, calendar: WorkingTime, instant: int, n_warnings: int) -> list[Fact]:
         """Stop the clock; a clock past its target that never fired breaches now."""
-        self._settle(calendar, instant)
-        self._close_segment()
-        facts: list[Fact] = []
-        if self.counted > self.target and not self.breach_fired(n_warnings):
-            deadline = self.instant_reached(calendar, self.target)
-            facts.append(Fact("breach", n_warnings, instant, deadline))
-            self.fired = (1 << (n_warnings + 1)) - 1
+        anchor = self.anchor
+        if instant > anchor:  # _settle
+            if self.status == RUNNING:
+                self.counted += calendar.elapsed(anchor, instant)
+            self.anchor = anchor = instant
+        segments = self.segments
+        if len(segments) % 2:  # _close_segment
+            segments.append(anchor)
         self.status = STOPPED
         self.retro_at = None
-        facts.append(Fact("outcome", 0, instant))
-        return facts
+        outcome = _tuple(Fact, ("outcome", 0, instant, None))
+        if self.counted > self.target and not self.fired >> n_warnings & 1:  # breach_fired
+            deadline = self.instant_reached(calendar, self.target)
+            self.fired = (1 << (n_warnings + 1)) - 1
+            return [_tuple(Fact, ("breach", n_warnings, instant, deadline)), outcome]
+        return [outcome]
 
     def cancel(self, calendar: WorkingTime, instant: int) -> list[Fact]:
-        self._settle(calendar, instant)
-        self._close_segment()
+        anchor = self.anchor
+        if instant > anchor:  # _settle
+            if self.status == RUNNING:
+                self.counted += calendar.elapsed(anchor, instant)
+            self.anchor = anchor = instant
+        segments = self.segments
+        if len(segments) % 2:  # _close_segment
+            segments.append(anchor)
         self.status = CANCELLED
         self.retro_at = None
-        return [Fact("outcome", 0, instant)]
+        return [_tuple(Fact, ("outcome", 0, instant, None))]
 
     def reopen(self, instant: int) -> None:
         """Resume a stopped clock in the same cycle: it cannot breach again; warnings still fire."""
@@ -216,9 +235,9 @@ class Clock:
             self.fired = (1 << (n + 1)) - 1
             amount = self.target
             deadline = self.instant_reached(calendar, amount) if amount <= self.counted else instant
-            fact = Fact("breach", n, instant, deadline)
+            fact = _tuple(Fact, ("breach", n, instant, deadline))
         else:
             self.fired |= 1 << index
-            fact = Fact("warning", index, instant)
+            fact = _tuple(Fact, ("warning", index, instant, None))
         self.refresh_due(calendar, warn_at)
         return fact
