@@ -190,6 +190,9 @@ _REQUIRED = {
 }
 
 
+# Built as `_tuple(Event, (...))` on the quick pass: what Event(...) does, without the
+# Python-level __new__ in between.
+_tuple = tuple.__new__
 # Per type: whether service, customer and priority are required (DESIGN.md's schema).
 _NEEDS = {kind: tuple(name in names for name in ("service", "customer", "priority"))
           for kind, names in _REQUIRED.items()}
@@ -226,8 +229,8 @@ def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None,
                         and (type(priority) is str and priority
                              or priority is None and not need_priority)
                         and (attributes is None or type(attributes) is dict)):
-                    return Event(event_id, ticket_id, kind, ts, service, customer, priority,
-                                 ref)
+                    return _tuple(Event, (event_id, ticket_id, kind, ts, service, customer,
+                                          priority, ref, None))
     return _check_event(obj, known_types, ref, not_after)
 
 

@@ -36,6 +36,11 @@ class Entry(NamedTuple):
     ref: int | None  # where the event came from (offset, line), for a later rejection
 
 
+# An entry is made for every event: built as `_tuple(Entry, (...))`, which is what
+# Entry(...) does, without the Python-level __new__ in between.
+_tuple = tuple.__new__
+
+
 class Emitted:
     """What a ticket last emitted in one output slot: enough to revise or retract it.
 
@@ -103,8 +108,8 @@ class TicketState:
     # -- what the engine changes besides the clocks ------------------------------------------
     def add_entry(self, event: Event) -> Entry:
         """Keep `event` in the history, in time order (then arrival); the entry it became."""
-        entry = Entry(event.ts, self.seq, event.type, event.event_id, event.priority,
-                      event.service, event.customer, event.ref)
+        entry = _tuple(Entry, (event.ts, self.seq, event.type, event.event_id, event.priority,
+                               event.service, event.customer, event.ref))
         self.seq += 1
         history = self.history
         assert history is not None, "a tombstone keeps no history"
@@ -131,7 +136,7 @@ class TicketState:
         whether the ticket's clocks were met or breached (`sla.surveys`).
         """
         if self.history is not None:
-            self.applied = frozenset(entry.event_id for entry in self.history)
+            self.applied = frozenset([entry.event_id for entry in self.history])
         self.history = None
         self.clocks = {}
         self.emitted = {slot: known for slot, known in self.emitted.items()
