@@ -131,21 +131,24 @@ class Engine:
         for entry in history:
             if entry.event_id == event_id:
                 return []  # a redelivery: already applied
-        if state.opened_at is None:
+        opened_at = state.opened_at
+        if opened_at is None:
             if event.type != "opened":
                 return self._hold(state, event, now)
             return self._open(state, event, now)
-        problem = self._refusal(state, event)
-        if problem:
-            return [rejected(state, event, *problem)]
-        if event.ts >= state.last_ts and event.ts > state.last_fire:
+        ts = event.ts
+        if event.type == "opened" or ts < opened_at or state.closed_at is not None:
+            problem = self._refusal(state, event)  # None for any other event
+            if problem:
+                return [rejected(state, event, *problem)]
+        if ts >= state.last_ts and ts > state.last_fire:
             entry = state.add_entry(event)
             terms = self._terms(state)
             facts: SlotFacts = []
-            self._run_until(state, terms, event.ts - 1, facts, now)
+            self._run_until(state, terms, ts - 1, facts, now)
             self._apply_entry(state, terms, entry, facts, now)
-            state.last_ts = event.ts
-            return diff(state, facts, full=False, now=now)
+            state.last_ts = ts
+            return diff(state, facts, full=False, now=now) if facts else []
         records = self._withdraw_after(state, event) if event.type == "closed" else []
         state.add_entry(event)
         state.last_ts = max(state.last_ts, event.ts)
@@ -170,7 +173,7 @@ class Engine:
             return self._expire_held(state, now)
         facts: SlotFacts = []
         self._run_until(state, self._terms(state), now, facts, now)
-        records = diff(state, facts, full=False, now=now)
+        records = diff(state, facts, full=False, now=now) if facts else []
         if state.closed_at is not None and now > state.closed_at + self.lateness_ms:
             state.compact()
         return records
@@ -185,8 +188,9 @@ class Engine:
             return min(entry.ts for entry in state.history) + self.lateness_ms + 1
         due = None
         for clock in state.clocks.values():
-            if clock.due is not None and (due is None or clock.due < due):
-                due = clock.due
+            clock_due = clock.due
+            if clock_due is not None and (due is None or clock_due < due):
+                due = clock_due
         if state.closed_at is not None:
             compaction = state.closed_at + self.lateness_ms + 1
             due = compaction if due is None else min(due, compaction)
@@ -232,7 +236,7 @@ class Engine:
             state.last_ts = event.ts
             facts: SlotFacts = []
             self._apply_entry(state, terms, entry, facts, now)
-            return diff(state, facts, full=False, now=now)
+            return diff(state, facts, full=False, now=now) if facts else []
         records = []
         for entry in [e for e in state.history if e.ts < event.ts]:
             state.history.remove(entry)

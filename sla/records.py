@@ -29,10 +29,11 @@ def fact_record(state: TicketState, clock: Clock, fact: Fact, calendar: WorkingT
                 warn_at: tuple[float, ...], now: int) -> tuple[str, Record]:
     """The slot and record (id not yet set) of one fact of `clock`, detected at `now`."""
     kind, instant, deadline = fact.kind, fact.instant, fact.deadline
-    slot = f"{state.ticket_id}:{clock.metric}:{clock.cycle}:{kind}"
+    ticket_id, metric, cycle = state.ticket_id, clock.metric, clock.cycle
+    slot = f"{ticket_id}:{metric}:{cycle}:{kind}"
     record: Record = {
-        "id": None, "kind": kind, "ticket_id": state.ticket_id, "metric": clock.metric,
-        "cycle": clock.cycle, "service": state.service, "customer": state.customer,
+        "id": None, "kind": kind, "ticket_id": ticket_id, "metric": metric,
+        "cycle": cycle, "service": state.service, "customer": state.customer,
         "priority": state.priority, "policy_version": state.version,
         "target_seconds": clock.target / 1000, "started_at": format_ts(clock.started_at),
     }
@@ -54,7 +55,7 @@ def fact_record(state: TicketState, clock: Clock, fact: Fact, calendar: WorkingT
     else:
         if clock.status == CANCELLED:
             status = "cancelled"
-        elif clock.breach_fired(len(warn_at)):
+        elif clock.fired >> len(warn_at) & 1:  # clock.breach_fired(len(warn_at))
             status = "breached"
         else:
             status = "met"
@@ -88,9 +89,11 @@ def diff(state: TicketState, facts: SlotFacts, full: bool, now: int) -> list[Rec
             continue
         revision = 0 if known is None else known.revision + 1
         emitted[slot] = Emitted(revision, True, fingerprint, record["metric"], kind)
-        record["id"] = _output_id(slot, kind, revision)
-        if kind == "outcome":
+        if kind == "outcome":  # _output_id, written out
+            record["id"] = f"{slot}:{revision}"
             record["revision"] = revision
+        else:
+            record["id"] = f"{slot}:{revision}" if revision else slot
         records.append(record)
     if full:
         current = {slot for slot, _ in facts}
