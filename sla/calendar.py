@@ -50,6 +50,7 @@ HORIZON_DAYS = 3_660  # instant_after gives up after ten years of calendar dates
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _MS = timedelta(milliseconds=1)
+_FAR = 2**62  # beyond every instant
 
 Interval = tuple[int, int]  # minutes of a local day, [start, end), 0 <= start < end <= 1440
 
@@ -150,6 +151,8 @@ class WorkingCalendar:
         "_always_on",
         "_ex_starts",
         "_ex_ends",
+        "_ex_first",
+        "_ex_last",
         "_days",
         "_max_days",
     )
@@ -166,6 +169,10 @@ class WorkingCalendar:
         windows = _merge((x.start_ms, x.end_ms) for x in self.exclusions)
         self._ex_starts = [start for start, _ in windows]
         self._ex_ends = [end for _, end in windows]
+        # No exclusion before _ex_first nor from _ex_last on: a span outside [first, last)
+        # needs no search (with no exclusions, every span is outside).
+        self._ex_first = windows[0][0] if windows else _FAR
+        self._ex_last = windows[-1][1] if windows else -_FAR
         self._days: dict[int, _Day] = {}
         self._max_days = cache_days
 
@@ -184,7 +191,7 @@ class WorkingCalendar:
         if end_ms <= start_ms:
             return 0
         if self._always_on:
-            if not self._ex_starts:
+            if end_ms <= self._ex_first or start_ms >= self._ex_last:
                 return end_ms - start_ms
             return end_ms - start_ms - self._excluded(start_ms, end_ms)
         first, day = self._locate(start_ms)
@@ -205,7 +212,7 @@ class WorkingCalendar:
                 return start_ms
             raise ValueError(f"amount of working time must not be negative: {amount_ms} ms")
         if self._always_on:
-            if not self._ex_starts:
+            if start_ms + amount_ms <= self._ex_first or start_ms >= self._ex_last:
                 return start_ms + amount_ms
             return self._after_exclusions(start_ms, amount_ms)
         number, day = self._locate(start_ms)
