@@ -315,10 +315,10 @@ class Compliance:
             end, key = heapq.heappop(ends)
             entries = store.close(key)
             if entries:
-                clocks, _ = split_entries(entries)
-                met = sum(1 for ok, _ in clocks if ok)
+                clocks, surveys = split_entries(entries)
+                met = sum([ok for ok, _ in clocks])
                 credit = self._credit_for(key[0], key[1], ratio(met, len(clocks)))
-                records.append(summarise(key, end, entries, credit))
+                records.append(_record(key, end, clocks, met, surveys, credit))
             if key[4] == "month":  # the last window a clock counts in
                 for clock, entry in entries.items():
                     if len(entry) == 2:  # a clock's (a survey has no outcome to forget)
@@ -343,13 +343,10 @@ class Compliance:
 
 def split_entries(entries: Mapping[str, WindowEntry]) -> tuple[list[Entry], list[SurveyEntry]]:
     """A window's entries: those of clocks, those of surveys."""
-    clocks: list[Entry] = []
-    surveys: list[SurveyEntry] = []
-    for entry in entries.values():
-        if len(entry) == 2:
-            clocks.append(entry)
-        else:
-            surveys.append(entry)
+    clocks: list[Entry] = [entry for entry in entries.values() if len(entry) == 2]
+    if len(clocks) == len(entries):
+        return clocks, []  # the usual window: no surveys
+    surveys: list[SurveyEntry] = [entry for entry in entries.values() if len(entry) != 2]
     return clocks, surveys
 
 
@@ -357,11 +354,16 @@ def summarise(key: WindowKey, end: int, entries: Mapping[str, WindowEntry],
               credit: float) -> dict:
     """The compliance record of a closed window: `entries` maps clock -> (met?, seconds) and
     survey -> (positive?, score, verdict); the CSAT fields only when it counted surveys."""
-    service, customer, priority, metric, window, start = key
     clocks, surveys = split_entries(entries)
-    met = sum(1 for ok, _ in clocks if ok)
+    return _record(key, end, clocks, sum([ok for ok, _ in clocks]), surveys, credit)
+
+
+def _record(key: WindowKey, end: int, clocks: list[Entry], met: int,
+            surveys: list[SurveyEntry], credit: float) -> dict:
+    """summarise, from the window's entries split (and its clocks met counted) already."""
+    service, customer, priority, metric, window, start = key
     total = len(clocks)
-    seconds = sorted(counted for _, counted in clocks)
+    seconds = sorted([counted for _, counted in clocks])
     record = {
         "id": f"{service}:{customer}:{priority}:{metric}:{window}:{format_ts(start)}",
         "kind": "compliance",
