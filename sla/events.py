@@ -212,14 +212,18 @@ def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None,
     accepts what the quick pass was unsure of.
     """
     if type(obj) is dict:
-        get = obj.get
-        event_id, ticket_id, kind, ts = get("event_id"), get("ticket_id"), get("type"), get("ts")
+        try:
+            event_id, ticket_id = obj["event_id"], obj["ticket_id"]
+            kind, ts = obj["type"], obj["ts"]
+        except KeyError:  # one is missing: the full check says which
+            return _check_event(obj, known_types, ref, not_after)
         if (type(event_id) is str and event_id and type(ticket_id) is str and ticket_id
                 and type(kind) is str and kind and kind in known_types and kind != SURVEY):
             if type(ts) is str:
                 ts = _text_ms(ts, "ts")  # its error is the first the full check would find
             if (type(ts) is int and MIN_TS_MS <= ts < MAX_TS_MS
                     and (not_after is None or ts <= not_after)):
+                get = obj.get
                 service, customer, priority = get("service"), get("customer"), get("priority")
                 need_service, need_customer, need_priority = _NEEDS.get(kind, _NEEDS_NONE)
                 attributes = get("attributes")
