@@ -1,19 +1,22 @@
 """The translator agent: `<prefix>raw` in, slamon events on `<prefix>events` out.
 
-One agent reads the raw topic with a table of each ticket's last known state
-(`slamon-ingest`, keyed `source|ticket` like the raw messages, so a ticket's state lives on
-the partition its deliveries arrive on). For each delivery it runs the same translation as
-`slamon translate` (`agents.ingest.translate`), writes the state, then sends the events
-keyed by ticket_id (the clock agent's partitioning). A delivery that cannot be translated,
-or names a source no longer configured, goes to `<prefix>raw.dlq` with the reason; any
-other failure is logged with its traceback and dead-lettered as `internal_error`: the
-worker never dies on a payload.
+On the batch path (agents/batch/consumer.py), like the clock agent: the batch consumer
+hands each partition's raw records to `handle_batch`. A table (`slamon-ingest`, keyed
+`source|ticket` like the raw messages, so a ticket's state lives on the partition its
+deliveries arrive on) keeps each ticket's last known state. For each delivery the batch
+runs the same translation as `slamon translate` (`agents.ingest.translate`) against a
+per-batch overlay of the table; then the events (keyed by ticket_id, the clock agent's
+partitioning) and dead letters go to Kafka and are acknowledged, and only then the states
+go to the changelog and the store (`RawTable.commit`). A delivery that cannot be
+translated, or names a source no longer configured, goes to `<prefix>raw.dlq` with the
+reason; any other failure is logged with its traceback and dead-lettered as
+`internal_error`: the worker never dies on a payload.
 
-At least once, with no event lost and none doubled: the state changelog and the events are
-both sent before the offset is committed (Faust flushes the producer before it commits).
-If the worker dies in between, the delivery is read again from the same offset; the state
-remembers which events that offset made and they are sent again with the same ids, which
-the clock engine recognises (`agents.ingest.state`).
+At least once, none lost, none doubled in effect: a worker killed after the events were
+sent but before the states were stored reads the batch again with the old states and makes
+the same events with the same ids, which the clock engine recognises; a worker killed
+after the states but before the offsets were committed finds each delivery remembered with
+its offset and sends its events again (`agents.ingest.state`).
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import faust
 import orjson
+from faust.types import TP
 
+from agents.batch.consumer import Abandoned, BatchRouter, KafkaRecord
+from agents.batch.sender import BatchSender
 from agents.ingest.metrics import IngestMetrics
 from agents.ingest.sources import Source
 from agents.ingest.translate import translate_delivery
@@ -40,47 +46,67 @@ __all__ = ["TranslatorService", "add_translator_agent", "TABLE_NAME"]
 logger = logging.getLogger(__name__)
 
 TABLE_NAME = "slamon-ingest"
+DECLARE_RETRY_SECONDS = 2.0
 
 
 class TranslatorService:
-    """The translator agent's parts: sources, table, topics; `handle` is one message."""
+    """The translator's parts: sources, table, topics; `handle` is one raw message."""
 
     def __init__(self, app: faust.App, settings: Settings, sources: Mapping[str, Source],
-                 metrics: IngestMetrics) -> None:
+                 metrics: IngestMetrics, router: BatchRouter | None = None) -> None:
         self.app = app
         self.catalogue = settings.topics
         self.sources = sources
         self.metrics = metrics
-        partitions = settings.partitions
+        self.partitions = partitions = settings.partitions
         self.table = raw_table(app, TABLE_NAME, partitions)
         self.source_topic = raw_topic(app, self.catalogue.raw, partitions=partitions)
         self.topics = [raw_topic(app, name, partitions=partitions)
                        for name in (self.catalogue.raw, self.catalogue.raw_dlq,
                                     self.catalogue.events)]
+        if router is not None:
+            router.route(self.catalogue.raw, self.handle_batch)
         self.declared = asyncio.Event()  # the receiver waits for the raw topic
-        self.receiver: Any = None  # set by add_ingest
+        self._sender: BatchSender | None = None
+
+    @property
+    def sender(self) -> BatchSender:
+        if self._sender is None:
+            self._sender = BatchSender(self.app.producer._ensure_producer(),  # type: ignore[attr-defined]
+                                       self.partitions)
+        return self._sender
 
     async def declare_topics(self) -> None:
-        """Create raw, raw.dlq (and events) with the worker's partition count, once."""
-        if not self.declared.is_set():
-            for topic in self.topics:
-                await topic.maybe_declare()
+        """Create raw, raw.dlq (and events) with the worker's partition count, retrying."""
+        while not self.declared.is_set():
+            try:
+                for topic in self.topics:
+                    await topic.maybe_declare()
+            except Exception as error:  # the broker may be away: the receiver answers 503
+                logger.warning("cannot create the ingest topics yet: %s", error)
+                await asyncio.sleep(DECLARE_RETRY_SECONDS)
+                continue
             self.declared.set()
 
-    async def run_agent(self, stream: faust.StreamT) -> None:
+    async def handle_batch(self, tp: TP, records: Sequence[KafkaRecord]) -> None:
+        """Translate a partition's raw records; events and dead letters acknowledged by
+        Kafka first, then the ticket states (changelog, then store)."""
         await self.declare_topics()
-        producer = self.app.producer
-        async for event in stream.events():
-            message = event.message
-            outputs = self.handle(message.key, message.value, message.headers,
-                                  message.partition, message.offset)
-            await self.table.flush_changelog()
-            for output in outputs:
-                await producer.send(output.topic, output.key, output.value, None, None,
-                                    output.headers)
+        generation = self.app.consumer_generation_id
+        overlay = self.table.overlay(tp.partition)
+        outputs: list[Output] = []
+        for record in records:
+            outputs += self.handle(record.key, record.value, record.headers, tp.partition,
+                                   record.offset, overlay)
+        deliveries = await self.sender.send(outputs)
+        if deliveries:
+            await asyncio.gather(*deliveries)
+        if self.app.consumer_generation_id != generation:
+            raise Abandoned("partitions were reassigned while the batch was sent")
+        await overlay.commit(self.sender)
 
     def handle(self, key: bytes | None, value: bytes | None, headers: Any, partition: int,
-               offset: int) -> list[Output]:
+               offset: int, memories: MutableMapping[bytes, bytes]) -> list[Output]:
         """The messages one raw message makes: events and/or a dead letter. Never raises."""
         body = value or b""
         pairs = header_list(headers)
@@ -89,11 +115,11 @@ class TranslatorService:
         source = self.sources.get(meta.source) if meta is not None else None
         if meta is None or source is None:
             name = meta.source if meta is not None else "?"
-            self.metrics.translated(name if source else "", (), "unknown_source", 0)
+            self.metrics.translated("", (), "unknown_source", 0)
             return [raw_dead_letter(self.catalogue.raw_dlq, key, body, pairs, "unknown_source",
                                     f"source {name!r} is not configured", origin)]
         try:
-            result = translate_delivery(source, meta, body, self.table, offset)
+            result = translate_delivery(source, meta, body, memories, offset)
         except Exception as error:  # a bug must not stop the worker: dead-letter, log, go on
             logger.error("translating %s delivery %s failed:\n%s", meta.source,
                          meta.delivery_id, traceback.format_exc())
@@ -113,7 +139,16 @@ class TranslatorService:
 
 def add_translator_agent(app: faust.App, settings: Settings, sources: Mapping[str, Source],
                          metrics: IngestMetrics) -> TranslatorService:
-    """Add the translator agent and its table to `app`."""
-    service = TranslatorService(app, settings, sources, metrics)
-    app.agent(service.source_topic, name="slamon.ingest")(service.run_agent)
+    """Route `<prefix>raw` to a `TranslatorService` on the batch path; add its table."""
+    router: BatchRouter | None = getattr(app, "slamon_router", None)
+    service = TranslatorService(app, settings, sources, metrics, router)
+
+    async def unused(stream: faust.StreamT) -> None:
+        # Subscribes the raw topic (and groups it for assignment); the batch consumer hands
+        # its records to the service, so nothing arrives here.
+        async for _ in stream.events():
+            logger.error("a raw record reached Faust's stream path")
+
+    app.agent(service.source_topic, name="slamon.ingest")(unused)
+    app.task(service.declare_topics)
     return service

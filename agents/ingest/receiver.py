@@ -118,12 +118,12 @@ class Receiver:
 
     async def _send(self, output: Any) -> bool:
         """True once the broker acknowledged `output`; False when it did not in time."""
-        if not self.ready.is_set():
-            return False
         try:
-            delivery = await self.app.producer.send(output.topic, output.key, output.value,
-                                                    None, None, output.headers)
-            await asyncio.wait_for(delivery, timeout=ACK_TIMEOUT_SECONDS)
+            async with asyncio.timeout(ACK_TIMEOUT_SECONDS):
+                await self.ready.wait()  # the raw topic exists (just after start-up)
+                delivery = await self.app.producer.send(output.topic, output.key, output.value,
+                                                        None, None, output.headers)
+                await delivery
         except TimeoutError:
             logger.warning("raw payload not acknowledged in %.0f s", ACK_TIMEOUT_SECONDS)
             return False
@@ -170,5 +170,4 @@ def add_ingest(app: faust.App, monitor: Any) -> TranslatorService:
                               content_type="application/json", headers=headers)
 
     app.page("/ingest/{source}", name="slamon.ingest")(IngestView)
-    service.receiver = receiver
     return service

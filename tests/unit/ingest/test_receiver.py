@@ -135,9 +135,7 @@ def _service() -> tuple[TranslatorService, dict[bytes, bytes]]:
     app = faust.App("test-ingest-agent", store="memory://", autodiscover=False)
     service = TranslatorService(app, SETTINGS, SOURCES, IngestMetrics(CollectorRegistry(),
                                                                          SOURCES))
-    table: dict[bytes, bytes] = {}
-    service.table = table  # type: ignore[assignment]
-    return service, table
+    return service, {}
 
 
 def _raw(body: bytes, source: str = "zendesk", delivery: str = "evt-1") -> Any:
@@ -147,12 +145,12 @@ def _raw(body: bytes, source: str = "zendesk", delivery: str = "evt-1") -> Any:
 def test_the_agent_sends_events_keyed_by_ticket_and_remembers_the_delivery() -> None:
     service, table = _service()
     raw = _raw(BODY)
-    outputs = service.handle(raw.key, raw.value, raw.headers, 0, 41)
+    outputs = service.handle(raw.key, raw.value, raw.headers, 0, 41, table)
     assert [(o.topic, o.key, orjson.loads(o.value)["type"]) for o in outputs] == [
         ("t.events", b"zendesk-7", "opened")]
     assert list(table) == [b"zendesk|7"]
-    assert service.handle(raw.key, raw.value, raw.headers, 0, 77) == []  # a vendor retry
-    again = service.handle(raw.key, raw.value, raw.headers, 0, 41)  # a crash replay
+    assert service.handle(raw.key, raw.value, raw.headers, 0, 77, table) == []  # a retry
+    again = service.handle(raw.key, raw.value, raw.headers, 0, 41, table)  # a crash replay
     assert [o.value for o in again] == [o.value for o in outputs]
 
 
@@ -164,8 +162,8 @@ def test_the_agent_sends_events_keyed_by_ticket_and_remembers_the_delivery() -> 
      b"no_timestamp"),
 ])
 def test_the_agent_dead_letters_what_it_cannot_translate(raw: Any, reason: bytes) -> None:
-    service, _ = _service()
-    (output,) = service.handle(raw.key, raw.value, raw.headers, 1, 5)
+    service, table = _service()
+    (output,) = service.handle(raw.key, raw.value, raw.headers, 1, 5, table)
     headers = dict(output.headers)
     assert (output.topic, output.key, output.value) == ("t.raw.dlq", raw.key, raw.value)
     assert headers["slamon-reason"] == reason
@@ -182,5 +180,16 @@ def test_a_bug_in_a_translator_is_an_internal_error_not_a_dead_worker(
 
     monkeypatch.setattr("agents.ingest.agent.translate_delivery", broken)
     raw = _raw(BODY)
-    (output,) = service.handle(raw.key, raw.value, raw.headers, 0, 1)
+    (output,) = service.handle(raw.key, raw.value, raw.headers, 0, 1, {})
     assert dict(output.headers)["slamon-reason"] == b"internal_error"
+
+
+async def test_a_raw_topic_not_yet_declared_is_waited_for_then_a_503(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(receiver_module, "ACK_TIMEOUT_SECONDS", 0.05)
+    receiver, producer, _ = _receiver()
+    receiver.ready.clear()
+    assert (await _receive(receiver, "zendesk", BODY, _signed()))[0] == 503
+    assert producer.sent == []
+    asyncio.get_running_loop().call_later(0.01, receiver.ready.set)
+    assert (await _receive(receiver, "zendesk", BODY, _signed()))[0] == 202
