@@ -12,14 +12,16 @@ delivered late (after a few later events) so that the engine's recompute path
 runs too. Then, in one run, it measures on that file:
 
 - baseline: `orjson.loads` of every line, in this process (best of three);
-- replay: `slamon replay` as a subprocess writing to /dev/null (wall time, and the
-  child's peak RSS from getrusage(RUSAGE_CHILDREN));
+- replay: `slamon replay` as a subprocess writing to /dev/null (wall time, the child's CPU
+  time and peak RSS from getrusage(RUSAGE_CHILDREN));
 - engine (unless --no-engine): the same decode + `Replay.feed` in this process,
   without encoding the output, to show what the command line adds around it.
 
 Prints the figures as JSON on stdout and one summary line on stderr. Speed is
 reported, never asserted: the targets (>= 100,000 events/s and >= 1/10 of the
-baseline) are printed beside the figures.
+baseline) are printed beside the figures. On a shared machine wall time follows the
+load: the replay's CPU time (events per CPU second) and the load average before and
+after the run are reported beside it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-engine", action="store_true", help="skip the in-process engine run")
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()
     path, profile = prepare_file(args)
     baseline = measure_baseline(path)
     replay = measure_replay(path, args.policies)
@@ -87,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     figures["meets_targets"] = (replay["events_per_s"] >= TARGET_EVENTS_PER_S
                                 and replay["ratio_to_baseline"] >= TARGET_RATIO)
     figures["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(),
-                          "platform": platform.platform()}
+                          "platform": platform.platform(),
+                          "load_average_before": [round(x, 2) for x in load_before],
+                          "load_average_after": [round(x, 2) for x in os.getloadavg()]}
     text = json.dumps(figures, indent=2)
     print(text)
     (Path(args.out_dir) / "replay-last.json").write_text(text + "\n")
@@ -200,14 +205,19 @@ def replay_command(path: Path, policies: str) -> list[str]:
 def measure_replay(path: Path, policies: str) -> dict:
     """Wall time of the whole command (start-up and policy loading included)."""
     command = replay_command(path, policies)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    peak_kib = after.ru_maxrss  # KiB on Linux
     lines = sum(1 for _ in path.open("rb"))
     stderr = done.stderr.decode(errors="replace").strip().splitlines()
     return _rate(lines, seconds) | {
+        "cpu_seconds": round(cpu, 3),
+        "events_per_cpu_s": round(lines / cpu) if cpu else None,
         "command": " ".join(command),
         "exit_status": done.returncode,
         "peak_rss_mib": round(peak_kib / 1024, 1),
@@ -247,9 +257,11 @@ def _rate(events: int, seconds: float) -> dict:
 def summary_line(figures: dict) -> str:
     replay, base = figures["slamon_replay"], figures["baseline_orjson_loads"]
     verdict = "met" if figures["meets_targets"] else "NOT met"
+    load = figures["machine"]["load_average_after"][0]
     return (f"slamon replay: {figures['events']:,} events in {replay['seconds']:.2f} s = "
-            f"{replay['events_per_s']:,} events/s, {replay['ratio_to_baseline']:.3f} of "
-            f"orjson.loads ({base['events_per_s']:,}/s), peak RSS {replay['peak_rss_mib']} MiB; "
+            f"{replay['events_per_s']:,} events/s ({replay['events_per_cpu_s']:,} per CPU s), "
+            f"{replay['ratio_to_baseline']:.3f} of orjson.loads ({base['events_per_s']:,}/s), "
+            f"peak RSS {replay['peak_rss_mib']} MiB, load {load}; "
             f"targets >= {TARGET_EVENTS_PER_S:,}/s and >= {TARGET_RATIO} of baseline: {verdict}")
 
 
