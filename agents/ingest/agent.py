@@ -6,17 +6,18 @@ hands each partition's raw records to `handle_batch`. A table (`slamon-ingest`, 
 deliveries arrive on) keeps each ticket's last known state. For each delivery the batch
 runs the same translation as `slamon translate` (`agents.ingest.translate`) against a
 per-batch overlay of the table; then the events (keyed by ticket_id, the clock agent's
-partitioning) and dead letters go to Kafka and are acknowledged, and only then the states
-go to the changelog and the store (`RawTable.commit`). A delivery that cannot be
+partitioning), the dead letters and the states (changelog, then store: `RawTable.commit`)
+go to Kafka. A delivery that cannot be
 translated, or names a source no longer configured, goes to `<prefix>raw.dlq` with the
 reason; any other failure is logged with its traceback and dead-lettered as
 `internal_error`: the worker never dies on a payload.
 
-At least once, none lost, none doubled in effect: a worker killed after the events were
-sent but before the states were stored reads the batch again with the old states and makes
-the same events with the same ids, which the clock engine recognises; a worker killed
-after the states but before the offsets were committed finds each delivery remembered with
-its offset and sends its events again (`agents.ingest.state`).
+At least once, none lost, none doubled in effect. The events and the states are sent
+together and both acknowledged before the batch counts as handled. A worker killed with
+the events on Kafka but not the states reads the batch again with the old states and makes
+the same events with the same ids, which the clock engine recognises; one killed with the
+states stored but not the events (or not the offsets) finds each delivery remembered with
+its raw offset and sends the events it made again (`agents.ingest.state`).
 """
 
 from __future__ import annotations
@@ -98,12 +99,14 @@ class TranslatorService:
         for record in records:
             outputs += self.handle(record.key, record.value, record.headers, tp.partition,
                                    record.offset, overlay)
+        # Events and states travel together (one round trip, not two): whichever reaches
+        # Kafka first, a crash before the offsets are committed loses nothing (see above).
         deliveries = await self.sender.send(outputs)
+        await overlay.commit(self.sender)
         if deliveries:
             await asyncio.gather(*deliveries)
         if self.app.consumer_generation_id != generation:
             raise Abandoned("partitions were reassigned while the batch was sent")
-        await overlay.commit(self.sender)
 
     def handle(self, key: bytes | None, value: bytes | None, headers: Any, partition: int,
                offset: int, memories: MutableMapping[bytes, bytes]) -> list[Output]:
