@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from jinja2.ext import Extension
 from markupsafe import Markup
 
+from agents.reports.render import duration, percent, when
 from agents.reports.trends import daily_chart
 
 __all__ = ["render_report", "render_message", "page_headers"]
@@ -109,7 +110,7 @@ def _environment() -> Environment:
     environment = Environment(loader=PackageLoader("agents.portal", "templates"),
                               autoescape=True, undefined=StrictUndefined,
                               extensions=[_Compact])
-    environment.filters.update(percent=_percent, duration=_duration, when=_when, period=_period)
+    environment.filters.update(percent=percent, duration=duration, when=when, period=_period)
     environment.filters.update(segment=_segment)
     environment.globals.update(style=Markup(STYLE), ratio_class=_ratio_class,
                                kind_titles=_KIND_TITLES, trend_chart=daily_chart)
@@ -129,39 +130,6 @@ def _ratio_class(value: Any, tiers: Sequence[Mapping[str, float]]) -> str:
 def _segment(value: Any) -> str:
     """A value as one URL path segment (a customer or period in a link)."""
     return quote(str(value), safe="")
-
-
-def _percent(value: Any, digits: int = 2) -> str:
-    number = float(value) * 100
-    text = f"{number:.{digits}f}"
-    if digits and "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text}%"
-
-
-def _duration(seconds: Any) -> str:
-    """Seconds as the largest two units that matter: 4.2s, 45s, 12m 30s, 30m, 2h 05m, 3d 4h."""
-    if seconds is None:
-        return "—"
-    total = float(seconds)
-    if total < 60:
-        return f"{total:.3g}s" if total < 10 else f"{total:.0f}s"
-    minutes, secs = divmod(round(total), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
-    return f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
-
-
-def _when(ts: Any) -> str:
-    """RFC 3339 UTC -> "2026-05-01 14:03:07 UTC" (milliseconds dropped)."""
-    if not ts:
-        return "—"
-    text = str(ts)
-    return f"{text[:10]} {text[11:19]} UTC" if len(text) >= 19 and text.endswith("Z") else text
 
 
 def _period(kind: Any, start: Any) -> str:
