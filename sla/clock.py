@@ -167,13 +167,17 @@ class Clock:
         if len(self.segments) % 2:
             self.segments.append(self.anchor)
 
+    def _end(self, calendar: WorkingTime, instant: int, status: int) -> None:
+        """Settle up to `instant`, close the open segment, and leave the clock in `status`."""
+        self._settle(calendar, instant)
+        self._close_segment()
+        self.status = status
+        self.retro_at = None
+
     def pause(self, calendar: WorkingTime, instant: int) -> None:
         self._settle(calendar, instant)
         self._close_segment()
         self.status = PAUSED
-
-    # stop() and cancel() run once per cycle of every clock: _settle and _close_segment are
-    # written out in them.
 
     def resume(self, instant: int) -> None:
         self.anchor = max(self.anchor, instant)
@@ -182,16 +186,7 @@ class Clock:
 
     def stop(self, calendar: WorkingTime, instant: int, n_warnings: int) -> list[Fact]:
         """Stop the clock; a clock past its target that never fired breaches now."""
-        anchor = self.anchor
-        if instant > anchor:  # _settle
-            if self.status == RUNNING:
-                self.counted += calendar.elapsed(anchor, instant)
-            self.anchor = anchor = instant
-        segments = self.segments
-        if len(segments) % 2:  # _close_segment
-            segments.append(anchor)
-        self.status = STOPPED
-        self.retro_at = None
+        self._end(calendar, instant, STOPPED)
         outcome = _tuple(Fact, ("outcome", 0, instant, None))
         if self.counted > self.target and not self.fired >> n_warnings & 1:  # breach_fired
             deadline = self.instant_reached(calendar, self.target)
@@ -200,16 +195,7 @@ class Clock:
         return [outcome]
 
     def cancel(self, calendar: WorkingTime, instant: int) -> list[Fact]:
-        anchor = self.anchor
-        if instant > anchor:  # _settle
-            if self.status == RUNNING:
-                self.counted += calendar.elapsed(anchor, instant)
-            self.anchor = anchor = instant
-        segments = self.segments
-        if len(segments) % 2:  # _close_segment
-            segments.append(anchor)
-        self.status = CANCELLED
-        self.retro_at = None
+        self._end(calendar, instant, CANCELLED)
         return [_tuple(Fact, ("outcome", 0, instant, None))]
 
     def reopen(self, instant: int) -> None:
