@@ -33,7 +33,7 @@ import orjson
 from faust.types import TP
 
 from agents.batch.consumer import Abandoned, BatchRouter, KafkaRecord
-from agents.batch.sender import BatchSender, Record
+from agents.batch.sender import BatchSender, Record, app_sender
 from agents.processor import Batch, ClockObserver, ClockProcessor, wall_ms
 from agents.settings import Settings
 from agents.tables import raw_table, raw_topic
@@ -88,7 +88,6 @@ class ClockService:
         }
         router.route(self.catalogue.events, self.handle_events)
         router.route(self.catalogue.ticks, self.handle_ticks)
-        self._sender: BatchSender | None = None
         self.index_stale = True
         self.declared = False
         self.pending_ticks: dict[int, Tick] = {}  # partition -> the latest tick not yet fired
@@ -97,10 +96,7 @@ class ClockService:
 
     @property
     def sender(self) -> BatchSender:
-        if self._sender is None:
-            self._sender = BatchSender(self.app.producer._ensure_producer(),  # type: ignore[attr-defined]
-                                       self.partitions)
-        return self._sender
+        return app_sender(self.app, self.partitions)
 
     # -- batches -------------------------------------------------------------
     async def declare_topics(self) -> None:
@@ -236,14 +232,6 @@ class ClockService:
 def _log_failure(delivery: asyncio.Future) -> None:
     if not delivery.cancelled() and delivery.exception() is not None:
         logger.warning("a tick was not delivered (sent again later): %s", delivery.exception())
-
-
-async def send_outputs(app: faust.App, outputs: Sequence[Any]) -> None:
-    """Hand outputs to Faust's producer one by one (the compliance agent's per-message path)."""
-    producer = app.producer
-    for output in outputs:
-        await producer.send(output.topic, output.key, output.value, None, None,
-                            output.headers)
 
 
 def add_clock_agent(app: faust.App, settings: Settings, engine: Engine, router: BatchRouter,

@@ -35,7 +35,7 @@ import orjson
 from faust.types import TP
 
 from agents.batch.consumer import BatchRouter, KafkaRecord
-from agents.batch.sender import BatchSender
+from agents.batch.sender import BatchSender, app_sender
 from agents.settings import Settings
 from agents.tables import RawTable, raw_table, raw_topic
 from sla.compliance import Compliance, Counted, CreditLookup, WindowEntry, WindowKey
@@ -226,14 +226,10 @@ class ComplianceService:
         self.partitions = partitions
         self.stale = True
         self.declared = False
-        self._sender: BatchSender | None = None
 
     @property
     def sender(self) -> BatchSender:
-        if self._sender is None:
-            self._sender = BatchSender(self.app.producer._ensure_producer(),  # type: ignore[attr-defined]
-                                       self.partitions)
-        return self._sender
+        return app_sender(self.app, self.partitions)
 
     def on_partitions_assigned(self) -> None:
         self.stale = True

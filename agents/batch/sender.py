@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Protocol
 
 from aiokafka.partitioner import murmur2
 
-__all__ = ["BatchSender", "Message", "Record", "partition_for"]
+__all__ = ["BatchSender", "Message", "Record", "app_sender", "partition_for"]
 
 
 class Message(Protocol):
@@ -110,3 +110,13 @@ class BatchSender:
         future: asyncio.Future = await self.producer.send_batch(builder, topic,
                                                                 partition=partition)
         return future
+
+
+def app_sender(app: Any, partitions: int) -> BatchSender:
+    """The app's one sender, on its Faust producer's aiokafka producer (made at first use:
+    the producer exists once the app has started)."""
+    sender: BatchSender | None = getattr(app, "slamon_sender", None)
+    if sender is None:
+        sender = BatchSender(app.producer._ensure_producer(), partitions)
+        app.slamon_sender = sender
+    return sender

@@ -33,7 +33,7 @@ import orjson
 from faust.types import TP
 
 from agents.batch.consumer import Abandoned, BatchRouter, KafkaRecord
-from agents.batch.sender import BatchSender
+from agents.batch.sender import BatchSender, app_sender
 from agents.ingest.metrics import IngestMetrics
 from agents.ingest.sources import Source
 from agents.ingest.translate import translate_delivery
@@ -68,14 +68,10 @@ class TranslatorService:
         if router is not None:
             router.route(self.catalogue.raw, self.handle_batch)
         self.declared = asyncio.Event()  # the receiver waits for the raw topic
-        self._sender: BatchSender | None = None
 
     @property
     def sender(self) -> BatchSender:
-        if self._sender is None:
-            self._sender = BatchSender(self.app.producer._ensure_producer(),  # type: ignore[attr-defined]
-                                       self.partitions)
-        return self._sender
+        return app_sender(self.app, self.partitions)
 
     async def declare_topics(self) -> None:
         """Create raw, raw.dlq (and events) with the worker's partition count, retrying."""
