@@ -32,6 +32,7 @@ from agents.portal import add_portal
 from agents.settings import Settings
 from sla.engine import Engine
 from sla.policy import Policies
+from sla.review import objective_of
 
 __all__ = ["Monitor", "add_monitor", "create_app", "create_worker"]
 
@@ -128,9 +129,7 @@ class Monitor:
 
     def _objective(self, customer: str, service: str) -> float | None:
         """The agreed level: the highest ratio below which a credit is owed."""
-        policies = self.engine.policies
-        tiers = policies.credits(customer, service)
-        return max((tier.below for tier in tiers), default=None)
+        return objective_of(self.engine.policies.credits(customer, service))
 
     @property
     def ready(self) -> bool:

@@ -117,8 +117,8 @@ class StoredTicket(NamedTuple):
 class Batch:
     """One partition's work in progress: touched tickets, outputs, effects kept for commit."""
 
-    __slots__ = ("changes", "due", "event_types", "fired_upto", "opened", "outputs", "partition",
-                 "records", "rejects", "states")
+    __slots__ = ("changes", "due", "event_types", "fired_upto", "not_after", "opened", "outputs",
+                 "partition", "records", "rejects", "states")
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
@@ -126,6 +126,7 @@ class Batch:
         self.opened: dict[bytes, OpenClocks] = {}  # open clocks when the ticket was loaded
         self.due: list[tuple[str, int]] = []  # (ticket, due) taken from the index
         self.fired_upto: int | None = None  # deadlines due by then were fired
+        self.not_after: int | None = None  # events stamped later are future_ts; None: no limit
         self.changes: dict[bytes, bytes | None] | None = None  # the table writes, once prepared
         self.outputs: list[Output] = []
         self.records: list[Record] = []  # emitted, for the metrics at commit
@@ -160,7 +161,7 @@ class ClockProcessor:
     # -- one message at a time (tests, tools) -----------------------------------------
     def handle_event(self, partition: int, key: bytes | None, value: bytes | None,
                      offset: int = -1) -> list[Output]:
-        batch = Batch(partition)
+        batch = self._new_batch(partition)
         self.apply_event(batch, key, value, offset, self.clock())
         self.store.write(partition, self.commit(batch))
         return batch.outputs
@@ -180,9 +181,15 @@ class ClockProcessor:
         `now` is the instant held events are judged by: the wall clock when the partition is
         live, its event time while it catches up on a backlog (as replay would).
         """
-        batch = Batch(partition)
+        batch = self._new_batch(partition)
         for key, value, offset in messages:
             self.apply_event(batch, key, value, offset, now)
+        return batch
+
+    def _new_batch(self, partition: int) -> Batch:
+        batch = Batch(partition)
+        if self.max_future_ms is not None:  # one clock read per batch, not per event
+            batch.not_after = self.clock() + self.max_future_ms
         return batch
 
     def apply_event(self, batch: Batch, key: bytes | None, value: bytes | None, offset: int,
@@ -190,9 +197,8 @@ class ClockProcessor:
         partition = batch.partition
         raw = value or b""
         try:
-            not_after = None if self.max_future_ms is None else self.clock() + self.max_future_ms
             event = parse_event(decode_event(raw), self.engine.known_types, ref=offset,
-                                not_after=not_after)
+                                not_after=batch.not_after)
         except InvalidEvent as error:
             self._dead_letter(batch, key, raw, error.code, error.message, offset)
             return
