@@ -255,6 +255,15 @@ class Progress:
                           if entry.get("topic") == self.topic for p in entry.get("partitions"))
         return None
 
+    def group_state(self) -> str | None:
+        """The group's state at its coordinator ("Stable", "PreparingRebalance", ...); None
+        when it does not answer."""
+        try:
+            described = self.admin.describe_groups([self.group]).get(self.group) or {}
+        except KafkaError:
+            return None
+        return described.get("group_state")
+
     @staticmethod
     def applied(worker: ChaosWorker) -> int | None:
         """The worker's applied events so far (its slamon_events_total, every type); None

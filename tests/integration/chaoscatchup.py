@@ -15,16 +15,19 @@ outside the backlog (too early, or after it was done): then it did not test what
 
 - `backlog_kill`: SIGKILL once the worker applied a random 20-60 % of the backlog (and a
   random part of a batch later), restarted at once, `kills` times;
-- `backlog_rebalance`: a second worker joins once the first applied a batch, works a few
+- `backlog_rebalance`: a second worker joins once the first applied a batch (the first is
+  frozen while the second starts up, so the join lands mid-backlog however fast it is),
+  works a few
   batches of the backlog on the partitions it took (proof it joined mid-backlog: only
   backlog is on the topic), then leaves (SIGTERM) with backlog left. Workers are static
-  members: the leaver's partitions stay with it until `session_timeout` (6 s here), then
+  members: the leaver's partitions stay with it until `session_timeout` (12 s here), then
   move back to the first worker.
 """
 
 from __future__ import annotations
 
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -85,6 +88,30 @@ def _finish(rig: Rig, backlog: Backlog, since: float, last_fault: float, label: 
     return result
 
 
+def _launch_frozen(progress: Progress, first: ChaosWorker, second: ChaosWorker,
+                   session_timeout: int) -> float:
+    """Launch `second` with `first` frozen (SIGSTOP) until the second asks to join the group
+    (the group leaves Stable), or for at most `session_timeout` less 2 s so the first stays
+    a member; the seconds it was frozen.
+
+    The second's start-up (Python, the app, RocksDB) takes seconds in which the first would
+    otherwise work through much of the backlog, so whether the join landed mid-backlog would
+    depend on how fast the first is; frozen, it has not moved when the rebalance begins.
+    """
+    frozen = time.monotonic()
+    first.signal(signal.SIGSTOP)
+    try:
+        second.launch()
+        limit = frozen + max(1.0, session_timeout - 2.0)
+        while time.monotonic() < limit and second.alive:
+            if progress.group_state() not in (None, "Stable"):
+                break
+            time.sleep(0.05)
+    finally:
+        first.signal(signal.SIGCONT)
+    return round(time.monotonic() - frozen, 1)
+
+
 def backlog_kill(bootstrap: str, work: Path, tickets: int = 8000, kills: int = 2,
                  seed: int = 31) -> Result:
     """SIGKILL a RocksDB worker `kills` times while it works through a backlog, each time
@@ -127,7 +154,7 @@ def backlog_kill(bootstrap: str, work: Path, tickets: int = 8000, kills: int = 2
 
 
 def backlog_rebalance(bootstrap: str, work: Path, tickets: int = 8000,
-                      leave_after: int = 3 * BATCH, session_timeout: int = 6,
+                      leave_after: int = 3 * BATCH, session_timeout: int = 12,
                       seed: int = 37) -> Result:
     """A second RocksDB worker joins while the first works through a backlog, applies
     `leave_after` events of its share, and leaves (SIGTERM, a random part of a batch
@@ -147,7 +174,7 @@ def backlog_rebalance(bootstrap: str, work: Path, tickets: int = 8000,
             return rig.result
         second = rig.worker()
         join = {"first": _moment(progress, first, since)}
-        second.launch()
+        join["first_frozen_s"] = _launch_frozen(progress, first, second, session_timeout)
         ready = second.wait_ready(RESUME_WAIT)
         working = progress.wait_applied(second, BATCH, RESUME_WAIT)
         join["second_working"] = _moment(progress, first, since)
