@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DASHBOARDS", "overview", "customer", "render", "main"]
+__all__ = ["DASHBOARDS", "overview", "ingest", "customer", "render", "main"]
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
@@ -160,7 +160,7 @@ def dashboard(uid: str, title: str, description: str, variables: list[dict[str, 
 
 
 def overview() -> dict[str, Any]:
-    """Operations overview: breaches now, at-risk clocks, compliance, monitor health."""
+    """Operations overview: breaches now, at-risk clocks, compliance, monitor health, ingest."""
     sel = 'customer=~"$customer", service=~"$service"'
     g = Grid()
     g.row("SLA now")
@@ -239,6 +239,7 @@ def overview() -> dict[str, Any]:
     g.add(timeseries("Time since the last event", [target(
         "time() - max(slamon_events_last_timestamp_seconds)", "seconds ago")], "s",
         lines_at=[900], minimum=0), 12, 8)
+    ingest(g)
     variables = [
         query_variable("customer", "label_values(slamon_clock_outcomes_total, customer)",
                        multi=True),
@@ -248,7 +249,45 @@ def overview() -> dict[str, Any]:
     ]
     return dashboard("slamon-overview", "slamon / Operations overview",
                      "Breaches as they fire, at-risk clocks, compliance by customer and "
-                     "service, and the monitor's own health.", variables, g.panels)
+                     "service, the monitor's own health and the service-desk webhooks.",
+                     variables, g.panels)
+
+
+def ingest(g: Grid) -> None:
+    """The webhook receiver and translator (agents/ingest/metrics.py), by configured source."""
+    requests = "slamon_ingest_requests_total"
+    g.row("Ingest")
+    g.add(timeseries("Accepted webhooks by source", [target(
+        f'sum by (source) (rate({requests}{{outcome="accepted"}}[{RI}]))', "{{source}}")],
+        "reqps", stack=True, minimum=0,
+        description="Deliveries answered 202: the raw payload is on <prefix>raw."), 8, 8)
+    g.add(timeseries("Refused webhooks by outcome", [target(
+        f'sum by (source, outcome) (rate({requests}{{outcome!="accepted"}}[{RI}])) > 0',
+        "{{source}} {{outcome}}")], "reqps", stack=True, minimum=0,
+        description="401 missing_signature, bad_signature, stale_timestamp (alert: "
+                    "SlamonIngestRefusing); 413 too_large; 400 unparsable; 404 unknown_source; "
+                    "503 broker_unavailable (SlamonIngestBrokerUnavailable), source_unavailable "
+                    "(SlamonIngestSourceUnavailable)."), 8, 8)
+    g.add(timeseries("Accept latency by source, p50 / p99", [
+        target(f"histogram_quantile({q}, sum by (source, le) "
+               f"(rate(slamon_ingest_accept_seconds_bucket[{RI}])))",
+               f"{{{{source}}}} p{int(q * 100)}") for q in (0.5, 0.99)], "s", minimum=0,
+        description="Arrival to the broker's acknowledgement of the raw payload: what the "
+                    "desk waits for (accepted deliveries only)."), 8, 8)
+    g.add(timeseries("Events made by type", [target(
+        f"sum by (type) (rate(slamon_ingest_events_total[{RI}]))", "{{type}}")], "cps",
+        stack=True, minimum=0,
+        description="slamon events the translator wrote to <prefix>events."), 8, 8)
+    g.add(timeseries("Dead letters by reason", [target(
+        f"sum by (source, reason) (increase(slamon_ingest_dead_letters_total[{RI}])) > 0",
+        "{{source}} {{reason}}")], "short", bars=True, stack=True,
+        description="Payloads sent to <prefix>raw.dlq with the reason (alert: "
+                    "SlamonIngestDeadLetters)."), 8, 8)
+    g.add(timeseries("Redeliveries by source", [target(
+        f"sum by (source) (rate(slamon_ingest_redeliveries_total[{RI}]))", "{{source}}")],
+        "cps", stack=True, minimum=0,
+        description="Deliveries translated before: a desk's retries, which change "
+                    "nothing."), 8, 8)
 
 
 def customer() -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """deploy/grafana: dashboard structure, queries that name only metrics slamon exports, provisioning.
 
-Every metric name in a query must be exported by agents/metrics.py or be a recording
-rule of deploy/prometheus/rules. With promtool installed, every query is also parsed
-(as a recording rule, Grafana's variables substituted); in CI promtool is required.
+Every metric name in a query must be exported by agents/metrics.py or
+agents/ingest/metrics.py, or be a recording rule of deploy/prometheus/rules. With promtool
+installed, every query is also parsed (as a recording rule, Grafana's variables
+substituted); in CI promtool is required.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from ruamel.yaml import YAML
 
+from agents.ingest.metrics import IngestMetrics
 from agents.metrics import exported_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +60,16 @@ def _recording_rules() -> set[str]:
         for group in YAML(typ="safe").load(path.read_text())["groups"]:
             names |= {rule["record"] for rule in group["rules"] if "record" in rule}
     return names
+
+
+def _ingest_names() -> set[str]:
+    """Every sample name IngestMetrics exposes (as exported_names does for the monitor's)."""
+    registry = CollectorRegistry()
+    IngestMetrics(registry, ["desk"])
+    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum",
+                                                                "_created")}
+    return {family.name + suffix for family in registry.collect()
+            for suffix in suffixes[family.type]}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -119,7 +132,7 @@ def test_rates_use_grafana_intervals(name, board):
 
 @pytest.mark.parametrize("name,board", _dashboards())
 def test_queries_name_only_exported_metrics_and_recording_rules(name, board):
-    known = exported_names() | _recording_rules()
+    known = exported_names() | _ingest_names() | _recording_rules()
     used = set()
     for expr in _queries(board):
         unknown = metric_names(expr) - known
