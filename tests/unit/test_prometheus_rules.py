@@ -26,6 +26,8 @@ RUNBOOK = ROOT / "docs" / "runbook.md"
 EXPECTED_ALERTS = {
     "SLABreach", "SLAAtRiskClimbing", "SLAComplianceBurnRate", "SlamonNoEvents",
     "SlamonConsumerLagGrowing", "SlamonRejectsSpiking", "SlamonDetectionDelayHigh", "SlamonDown",
+    "SlamonIngestRefusing", "SlamonIngestBrokerUnavailable", "SlamonIngestSourceUnavailable",
+    "SlamonIngestDeadLetters",
 }
 
 
