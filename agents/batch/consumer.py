@@ -205,11 +205,17 @@ class BatchConsumer(faust_aiokafka.Consumer):
         generation = self.app.consumer_generation_id
         router.consumer = self
         router.in_hand = set(records)
-        for tp, fetched in records.items():
+        fetched_by_tp = list(records.items())
+        for index, (tp, fetched) in enumerate(fetched_by_tp):
             router.in_hand.discard(tp)
             if self.app.consumer_generation_id != generation or not self.flow_active:
-                return  # a rebalance began: the new assignment starts from committed offsets
+                # A rebalance or a recovery began: what is left is fetched again later.
+                await self._rewind({tp: self._first_unread(tp, fetched)
+                                    for tp, fetched in fetched_by_tp[index:]})
+                return
             if active is not None and tp not in active and tp not in self._buffered_partitions:
+                # Paused after the fetch (a recovery began; `active` is Faust's live set).
+                await self._rewind({tp: self._first_unread(tp, fetched)})
                 continue
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
             fresh = await self._unread(tp, fetched)
@@ -223,7 +229,29 @@ class BatchConsumer(faust_aiokafka.Consumer):
             for start in range(0, len(fresh), size):
                 if not await self._handle_batch(router, handler, tp, fresh[start:start + size],
                                                 generation):
+                    await self._rewind({tp: fresh[start].offset})
                     break
+
+    def _first_unread(self, tp: TP, fetched: list[Any]) -> int:
+        """The offset of the first record of `fetched` that `_unread` would hand over."""
+        last = self._read_offset[tp]
+        if last is None:
+            return int(fetched[0].offset)
+        return next((int(r.offset) for r in fetched if r.offset >= last), int(last))
+
+    async def _rewind(self, offsets: Mapping[TP, int]) -> None:
+        """Seek each partition back to records fetched and not handled, to fetch them again.
+
+        aiokafka's position is already past them, and the seek to committed offsets that
+        ends a recovery leaves alone a partition with no committed offset (aiokafka seeks
+        only offsets > 0): without this, records fetched just before a recovery paused
+        their partition were never handled, and the worker went on after them.
+        """
+        for tp, offset in offsets.items():
+            try:
+                await self.seek(tp, offset)
+            except Exception as exc:  # not assigned any more: its owner starts from committed
+                logger.debug("no rewind of %s to %s: %r", tp, offset, exc)
 
     async def _unread(self, tp: TP, fetched: list[Any]) -> list[Any]:
         """The records not read before, with offset gaps recorded as Faust does."""
