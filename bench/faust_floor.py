@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 
 import faust
@@ -26,6 +27,7 @@ def main() -> None:
     app = faust.App(f"{topic}.floor-{mode.replace('+', '-')}-{os.getpid()}",
                     broker=f"kafka://{bootstrap}",
                     store="memory://", web_enabled=False, autodiscover=False,
+                    datadir=tempfile.mkdtemp(prefix="slamon-floor-"),  # not <app id>-data in cwd
                     consumer_auto_offset_reset="earliest", producer_linger_ms=10)
     source = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw",
                        value_serializer="raw")
