@@ -73,7 +73,9 @@ class Clock:
 
     @classmethod
     def from_wire(cls, wire: list) -> Clock:
-        clock = cls.__new__(cls)
+        # cls("") and not cls.__new__(cls): mypyc compiles no __new__ call of its classes
+        # (README, Compiled engine); every slot set here is overwritten below.
+        clock = cls("")
         (clock.metric, clock.cycle, clock.status, clock.counted, clock.anchor, clock.target,
          clock.started_at, clock.fired, clock.segments, retro_at, clock.due) = wire
         clock.retro_at = None if retro_at == _WIRE_NO_RETRO else retro_at

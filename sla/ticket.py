@@ -155,7 +155,9 @@ class TicketState:
 
     @classmethod
     def from_wire(cls, wire: list) -> TicketState:
-        state = cls.__new__(cls)
+        # cls("") and not cls.__new__(cls): mypyc compiles no __new__ call of its classes
+        # (README, Compiled engine); every slot set here is overwritten below.
+        state = cls("")
         (state.ticket_id, state.service, state.customer, state.priority, state.version,
          state.opened_at, state.closed_at, history, state.seq, clocks,
          emitted, state.sim_time, state.last_ts, state.last_fire) = wire[:14]
