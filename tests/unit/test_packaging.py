@@ -10,6 +10,7 @@ SLAMON_PACKAGING_TEST=1; the quick checks always run.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from agents.cli import build_parser, version
+from tests.golden.cases import Case, all_cases
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOP_LEVEL = ("agents", "sla", "streams")
@@ -30,6 +32,8 @@ AS_OF = "2027-01-01T00:00:00Z"  # as tests/unit/test_docs_examples.py replays th
 RUN_SLOW = bool(os.environ.get("CI") or os.environ.get("SLAMON_PACKAGING_TEST"))
 slow = pytest.mark.skipif(not RUN_SLOW, reason="builds and installs the wheel (a minute or "
                           "two): set SLAMON_PACKAGING_TEST=1; CI runs it")
+# The default build, whatever the caller's environment says (setup.py, SLAMON_COMPILE).
+PURE_ENV = {name: value for name, value in os.environ.items() if name != "SLAMON_COMPILE"}
 
 
 def tracked(*suffixes: str) -> set[str]:
@@ -67,7 +71,8 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """sdist and wheel of the working tree, by `python -m build` (the wheel from the sdist)."""
     out = tmp_path_factory.mktemp("dist")
     result = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(REPO_ROOT)],
-                            capture_output=True, text=True, check=False, timeout=600)
+                            capture_output=True, text=True, check=False, timeout=600,
+                            env=PURE_ENV)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "is absent from the `packages` configuration" not in result.stdout + result.stderr
     return out
@@ -126,3 +131,74 @@ def test_the_installed_wheel_runs_the_commands(installed: Path, tmp_path: Path) 
                       "--events", str(examples / "events.jsonl"), "--as-of", AS_OF)
     assert replayed.returncode == 0, replayed.stderr
     assert replayed.stdout == (examples / "expected.jsonl").read_text(encoding="utf-8")
+
+
+# --- the compiled engine (SLAMON_COMPILE=1: setup.py, README "Compiled engine") --------------
+
+# The sla modules setup.py leaves interpreted (its INTERPRETED); every other one is compiled.
+INTERPRETED = {"sla.errors"}
+# 75-90 s more (mypyc and gcc, then a venv): in CI once, on the image's Python (3.11), not
+# again in the 3.12 and 3.13 unit runs; SLAMON_COMPILE_TEST=1 runs it on any Python.
+compiling = pytest.mark.skipif(
+    not RUN_SLOW or not (sys.version_info[:2] == (3, 11) or os.environ.get("SLAMON_COMPILE_TEST")),
+    reason="builds the compiled wheel (75-90 s): with SLAMON_PACKAGING_TEST=1 on Python 3.11 "
+           "(the image's), or SLAMON_COMPILE_TEST=1 on any")
+
+
+@pytest.fixture(scope="module")
+def compiled(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The SLAMON_COMPILE=1 wheel built from the sdist, and a clean venv it is installed in."""
+    out = tmp_path_factory.mktemp("compiled")
+    (sdist,) = dist.glob("*.tar.gz")
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                            "--disable-pip-version-check", "--wheel-dir", str(out), str(sdist)],
+                           capture_output=True, text=True, check=False, timeout=900,
+                           env={**PURE_ENV, "SLAMON_COMPILE": "1"})
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    (wheel,) = out.glob("*.whl")
+    env_dir = tmp_path_factory.mktemp("compiled-venv") / "venv"
+    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    result = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                             "--disable-pip-version-check", str(wheel)],
+                            capture_output=True, text=True, check=False, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return wheel, env_dir
+
+
+@compiling
+def test_the_compiled_wheel_holds_extension_modules_for_the_engine(
+        compiled: tuple[Path, Path], tmp_path: Path) -> None:
+    wheel, env_dir = compiled
+    assert wheel.name.startswith(f"slamon-{VERSION}-cp3") and "-none-any" not in wheel.name
+    modules = sorted(f"sla.{Path(name).stem}".removesuffix(".__init__") for name in tracked(".py")
+                     if name.startswith("sla/") and name.count("/") == 1)
+    assert "sla.engine" in modules and "sla" in modules
+    where = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c",
+         "import importlib, json, sys; print(json.dumps("
+         "{name: importlib.import_module(name).__file__ for name in sys.argv[1:]}))", *modules],
+        cwd=tmp_path, capture_output=True, text=True, check=True, env={**os.environ,
+                                                                      "PYTHONPATH": ""})
+    files = json.loads(where.stdout)
+    assert all(path.startswith(str(env_dir)) for path in files.values()), files
+    interpreted = {name for name, path in files.items() if path.endswith(".py")}
+    assert interpreted == INTERPRETED, files
+    assert all(path.endswith(".so") for name, path in files.items() if name not in INTERPRETED)
+
+
+@compiling
+@pytest.mark.parametrize("case", all_cases(), ids=lambda case: case.name)
+def test_the_compiled_engine_replays_each_golden_case_to_its_bytes(
+        compiled: tuple[Path, Path], case: Case, tmp_path: Path) -> None:
+    """The installed command (not this process): run from the repository root, as the golden
+    tests run, since the cases' args name files there; a console script never imports from
+    its working directory, and the test above checks where the engine comes from."""
+    _, env_dir = compiled
+    output = tmp_path / "records.jsonl"
+    replayed = subprocess.run(
+        [str(env_dir / "bin" / "slamon"), "replay", *case.options(), "--events",
+         str(case.events), "--output", str(output)],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=300,
+        env={**os.environ, "PYTHONPATH": ""})
+    assert replayed.returncode == 0, replayed.stderr
+    assert output.read_bytes() == case.expected.read_bytes()
