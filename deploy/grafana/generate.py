@@ -240,17 +240,10 @@ def overview() -> dict[str, Any]:
         "time() - max(slamon_events_last_timestamp_seconds)", "seconds ago")], "s",
         lines_at=[900], minimum=0), 12, 8)
     ingest(g)
-    variables = [
-        query_variable("customer", "label_values(slamon_clock_outcomes_total, customer)",
-                       multi=True),
-        query_variable("service", 'label_values(slamon_clock_outcomes_total{customer=~'
-                                  '"$customer"}, service)', multi=True),
-        window_variable(),
-    ]
     return dashboard("slamon-overview", "slamon / Operations overview",
                      "Breaches as they fire, at-risk clocks, compliance by customer and "
                      "service, the monitor's own health and the service-desk webhooks.",
-                     variables, g.panels)
+                     customer_variables(several=True), g.panels)
 
 
 def ingest(g: Grid) -> None:
@@ -350,17 +343,22 @@ def customer() -> dict[str, Any]:
     g.add(stat("Surveys in range", [target(
         f"sum(increase(slamon_csat_surveys_total{{{sel}}}[$__range])) or vector(0)",
         instant=True)], "short"), 4, 8)
-    variables = [
-        query_variable("customer", "label_values(slamon_clock_outcomes_total, customer)",
-                       multi=False),
-        query_variable("service", 'label_values(slamon_clock_outcomes_total{customer='
-                                  '"$customer"}, service)', multi=True),
-        window_variable(),
-    ]
     return dashboard("slamon-customer", "slamon / Customer",
                      "One customer's service levels: compliance per window against the "
                      "agreed level, error-budget burn, breaches and working-time durations.",
-                     variables, g.panels)
+                     customer_variables(several=False), g.panels)
+
+
+def customer_variables(several: bool) -> list[dict[str, Any]]:
+    """$customer (one, or `several`), $service among that customer's, and $window."""
+    match = "=~" if several else "="
+    return [
+        query_variable("customer", "label_values(slamon_clock_outcomes_total, customer)",
+                       multi=several),
+        query_variable("service", f'label_values(slamon_clock_outcomes_total{{customer{match}'
+                                  f'"$customer"}}, service)', multi=True),
+        window_variable(),
+    ]
 
 
 DASHBOARDS = {"slamon-overview.json": overview, "slamon-customer.json": customer}
