@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from livekit import broker, free_port
 
-from agents.devkit import localkafka
 from agents.ingest.desks import DESKS
 from agents.ingest.signatures import sign
 
@@ -67,30 +67,11 @@ corporate:
 """
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _broker(stack: ExitStack, work: Path) -> str:
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        return external.split(",")[0]
-    cfg = localkafka.BrokerConfig(port=_free_port(), controller_port=_free_port(),
-                                  home=work / "kafka", heap="1g")
-    localkafka.start(cfg, say=lambda line: print(f"bench: {line}", file=sys.stderr))
-    stack.callback(localkafka.stop, cfg)
-    return cfg.bootstrap
-
-
 class Worker:
     """A `slamon worker` subprocess with the bench's source and policies."""
 
     def __init__(self, bootstrap: str, work: Path, profile: Path | None = None) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.prefix = f"bench.ingest.{uuid.uuid4().hex[:6]}."
         (work / "sources.yaml").write_text(SOURCES)
         (work / "policies.yaml").write_text(POLICIES)
@@ -287,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="slamon-bench-ingest-") as tmp:
         work = Path(tmp)
-        bootstrap = _broker(stack, work)
+        bootstrap = broker(stack, work)
         worker = Worker(bootstrap, work, args.profile)
         stack.callback(worker.stop)
         worker.wait_ready()
