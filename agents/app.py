@@ -19,10 +19,9 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from agents.batch.consumer import BatchRouter, install
-from agents.brokerwatch import BrokerWatch, RepeatFilter
+from agents.brokerwatch import BrokerWatch, RepeatFilter, cluster_answers
 from agents.clocks import ClockService, add_clock_agent
 from agents.compliance import add_compliance_agent
-from agents.faststart import cluster_answers
 from agents.ingest.receiver import add_ingest
 from agents.kafkaclients import faust_credentials
 from agents.metrics import MonitorMetrics, exposition

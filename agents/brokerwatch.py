@@ -17,10 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
-__all__ = ["BrokerWatch", "RepeatFilter", "LIBRARY_LOGGERS"]
+from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
+
+__all__ = ["BrokerWatch", "RepeatFilter", "LIBRARY_LOGGERS", "cluster_answers"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +133,25 @@ class RepeatFilter(logging.Filter):
         for handler in handlers:
             if self not in handler.filters:
                 handler.addFilter(self)
+
+
+PROBE_TIMEOUT_S = 10.0  # one small metadata request per broker tried
+
+
+async def cluster_answers(client: Any, timeout: float = PROBE_TIMEOUT_S) -> object:
+    """The worker's broker probe: one metadata request naming no topic (the metadata of
+    every topic costs up to a second of the event loop on a cluster with thousands), to the
+    brokers `client` knows in random order until one answers: its answer, or the last
+    error raised."""
+    nodes = [broker.nodeId for broker in client.cluster.brokers()]
+    if not nodes:
+        raise KafkaError("no broker known to the producer's client")
+    random.shuffle(nodes)
+    last: BaseException | None = None
+    for node in nodes:
+        try:
+            return await asyncio.wait_for(client.send(node, MetadataRequest([])), timeout)
+        except (KafkaError, OSError) as error:  # OSError covers TimeoutError
+            last = error
+    assert last is not None
+    raise last

@@ -210,8 +210,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             router.in_hand.discard(tp)
             if self.app.consumer_generation_id != generation or not self.flow_active:
                 # A rebalance or a recovery began: what is left is fetched again later.
-                await self._rewind({tp: self._first_unread(tp, fetched)
-                                    for tp, fetched in fetched_by_tp[index:]})
+                await self._rewind({left: self._first_unread(left, unread)
+                                    for left, unread in fetched_by_tp[index:]})
                 return
             if active is not None and tp not in active and tp not in self._buffered_partitions:
                 # Paused after the fetch (a recovery began; `active` is Faust's live set).

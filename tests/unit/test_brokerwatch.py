@@ -9,11 +9,14 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
 from agents.app import broker_metadata, create_app
-from agents.brokerwatch import BrokerWatch, RepeatFilter
+from agents.brokerwatch import BrokerWatch, RepeatFilter, cluster_answers
 from agents.cli.worker import HangupRelay
 from agents.settings import Settings
 
@@ -168,7 +171,7 @@ def test_the_broker_is_asked_through_the_workers_own_producer_client(tmp_path: P
             await broker_metadata(app)  # before the worker starts its producer
         app.producer._producer = app.producer._new_producer()  # what its on_start does
         client = app.producer._ensure_producer().client
-        assert callable(client.send) and callable(client.cluster.brokers)  # agents.faststart
+        assert callable(client.send) and callable(client.cluster.brokers)  # cluster_answers
         try:
             await asyncio.wait_for(broker_metadata(app), 2.0)
         except Exception as error:  # not bootstrapped: no broker known
@@ -198,3 +201,31 @@ def test_a_hangup_before_the_worker_exists_is_kept_and_served_once(hangup_handle
     assert reloads == ["reload"] and relay.pending == 0
     os.kill(os.getpid(), signal.SIGHUP)
     assert reloads == ["reload", "reload"]
+
+
+class FakeClient:
+    """What the probe reads of an aiokafka client: known brokers, and `send`."""
+
+    def __init__(self, nodes: list[int], answers: dict[int, Any]) -> None:
+        self.cluster = SimpleNamespace(brokers=lambda: [SimpleNamespace(nodeId=n) for n in nodes])
+        self.answers = answers
+        self.requests: list[tuple[int, Any]] = []
+
+    async def send(self, node: int, request: Any) -> Any:
+        self.requests.append((node, request))
+        answer = self.answers[node]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def test_the_probe_names_no_topic_and_tries_every_broker() -> None:
+    answer = SimpleNamespace(topics=[])
+    client = FakeClient([1, 2], {1: KafkaConnectionError("down"), 2: answer})
+    for _ in range(5):  # random order: whichever comes first, the answer is the one
+        assert asyncio.run(cluster_answers(client)) is answer
+    assert all(request._topics == [] for _, request in client.requests)
+    with pytest.raises(KafkaConnectionError):
+        asyncio.run(cluster_answers(FakeClient([1], {1: KafkaConnectionError("down")})))
+    with pytest.raises(Exception, match="no broker known"):
+        asyncio.run(cluster_answers(FakeClient([], {})))
