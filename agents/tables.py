@@ -94,10 +94,10 @@ class RawTable(faust.Table):
                     batch.put(key, value)
             if offset is not None:  # a batch's first offset: recovery re-reads, never skips
                 batch.put(store.offset_key, str(offset).encode())
+            # Faust's key -> partition index is left alone: it is only a cache for Faust's own
+            # `table[key]` (which scans the partitions on a miss), and updating it, an LRU
+            # under a lock, cost more than the write itself.
             store._db_for_partition(partition).write(batch)
-            key_index = store._key_index
-            for key in changes:
-                key_index[key] = partition
             return
         data = store.data  # memory: recovery replays the whole changelog anyway
         for key, value in changes.items():

@@ -85,7 +85,6 @@ def test_app_internals_the_batch_path_reads(app: faust.App) -> None:
 
 def test_store_internals_the_tables_use() -> None:
     assert callable(getattr(rocksdb.Store, "_db_for_partition", None))
-    assert "_key_index" in inspect.getsource(rocksdb.Store.__init__)
     assert callable(getattr(rocksdb.Store, "set_persisted_offset", None))
     assert "self.data" in inspect.getsource(memory.Store.__post_init__)
 
