@@ -22,6 +22,10 @@ from sla.ticket import NEVER, TicketState
 
 __all__ = ["Replay", "DecodeError"]
 
+# Heap keys hold an instant and a push count below this span: a replay that scheduled a
+# trillion deadlines would misorder ties.
+_SEQ_SPAN = 1 << 40
+
 
 class DecodeError:
     """Stands in for a line that could not be decoded (the codec lives outside `sla/`)."""
@@ -52,7 +56,12 @@ class Replay:
         self.events = 0
         self.rejected = 0
         self._tickets: dict[str, TicketState] = {}
-        self._due: list[tuple[int, int, str]] = []  # heap of (instant, seq, ticket_id)
+        # The due tickets: a heap of keys `instant * _SEQ_SPAN + seq` (seq counts pushes, so
+        # tickets due at one instant fire in the order they were scheduled) and the ticket of
+        # each key. A pop compares ~20 times in a heap of 50,000 tickets: on plain ints it
+        # takes half the time it took on (instant, seq, ticket_id) tuples.
+        self._due: list[int] = []
+        self._due_ticket: dict[int, str] = {}
         # ticket_id -> the instant the ticket is due, while an entry for it is in `_due`.
         self._scheduled: dict[str, int] = {}
         self._seq = 0
@@ -75,7 +84,7 @@ class Replay:
         ts = event.ts
         if ts > self.watermark:
             due = self._due
-            if due and due[0][0] < ts:
+            if due and due[0] < ts * _SEQ_SPAN:  # the first is due before ts
                 self._fire_until(ts - 1, records)
             self.watermark = ts
             closed = self.compliance.close_until(ts)
@@ -109,9 +118,11 @@ class Replay:
     # -- internals -----------------------------------------------------------
     def _fire_until(self, until: int, records: list[dict]) -> None:
         due, engine, scheduled, tickets = self._due, self.engine, self._scheduled, self._tickets
-        pop = heapq.heappop
-        while due and due[0][0] <= until:
-            instant, _, ticket_id = pop(due)
+        due_ticket, pop = self._due_ticket, heapq.heappop
+        after = (until + 1) * _SEQ_SPAN  # the first key of the instant after `until`
+        while due and due[0] < after:
+            key = pop(due)
+            instant, ticket_id = key // _SEQ_SPAN, due_ticket.pop(key)
             if scheduled.get(ticket_id) != instant:
                 continue  # superseded: the ticket is due at another instant, or not at all
             del scheduled[ticket_id]
@@ -144,7 +155,9 @@ class Replay:
             return
         scheduled[ticket_id] = instant
         self._seq += 1
-        heapq.heappush(self._due, (instant, self._seq, ticket_id))
+        key = instant * _SEQ_SPAN + self._seq
+        self._due_ticket[key] = ticket_id
+        heapq.heappush(self._due, key)
 
     def _collect(self, produced: list[dict], records: list[dict]) -> None:
         for record in produced:
