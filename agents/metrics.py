@@ -2,11 +2,9 @@
 
 `MonitorMetrics` registers every slamon metric on a `CollectorRegistry` that
 the caller passes in (never the global one; nothing is created at import
-time). The live path hands a batch's published records (the plain dicts of
-DESIGN.md "Outputs") to `observe_batch(records)`, which counts them as
-`observe(record)` one by one would but touches each metric child once per
-batch (agents.metrictally); the `observe_*` methods take one record. Then the
-setters for open clocks, consumer lag and objectives.
+time). The live path calls one `observe_*` method per record it publishes
+(the plain dicts of DESIGN.md "Outputs") or `observe(record)` to dispatch on
+`kind`, plus the setters for open clocks, consumer lag and objectives.
 
 Labels are bounded (service, customer, priority, metric, and small code sets);
 a ticket id only ever travels in an exemplar. Exemplars are exposed in the
@@ -30,13 +28,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
-from agents.metrictally import BatchTally, Direct, Entry, RecentIds, Sink
 from sla.errors import REASONS
 from sla.events import parse_ts
 
@@ -65,10 +63,8 @@ CLOCK_LABELS = ("service", "customer", "priority", "metric")
 STATUSES = ("met", "breached", "cancelled")
 # Every reject code slamon gives (sla.errors.REASONS): created at 0 so the first is a rate.
 REJECT_REASONS = REASONS
+_EXEMPLAR_VALUE_MAX = 128 - len("ticket_id")  # OpenMetrics caps an exemplar's label set
 _SEEN_IDS = 16384
-_RESOLVED_MAX = 65536  # group keys remembered (bounded by the labels' cardinality anyway)
-# Kinds counted into counters and histograms, each record id once; the others set gauges.
-_COUNTED = frozenset({"breach", "warning", "outcome", "retraction", "survey"})
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -92,9 +88,33 @@ def _seconds(value: Any) -> float:
     return parse_ts(value) / 1000
 
 
+def _exemplar(rec: Record) -> dict[str, str] | None:
+    ticket = rec.get("ticket_id")
+    return None if ticket is None else {"ticket_id": str(ticket)[:_EXEMPLAR_VALUE_MAX]}
+
+
 def _dims(rec: Record) -> tuple[str, str, str, str]:
     return (str(rec.get("service") or ""), str(rec.get("customer") or ""),
             str(rec.get("priority") or ""), str(rec.get("metric") or ""))
+
+
+class _RecentIds:
+    """A bounded set of the most recent record ids."""
+
+    def __init__(self, size: int) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    def add(self, record_id: Any) -> bool:
+        """True if the id is new (or absent); remembers it."""
+        if record_id is None:
+            return True
+        if record_id in self._ids:
+            return False
+        self._ids[record_id] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+        return True
 
 
 class MonitorMetrics:
@@ -116,15 +136,9 @@ class MonitorMetrics:
         self._targets = {m: tuple(ts) for m, ts in (targets or {}).items()}
         self._objective_for = objective_for
         self._children: dict[tuple, Any] = {}
-        self._bounds: dict[object, tuple[float, ...]] = {}  # histogram -> its finite bounds
-        self._direct = Direct()
-        self._tally = BatchTally()
-        # group key (see _group) -> its counter child and (histogram child, bounds) or None
-        self._resolved: dict[tuple, tuple[Any, tuple[Any, tuple[float, ...]] | None]] = {}
         self._seen_dims: set[tuple[str, str, str, str]] = set()
         self._seen_pairs: set[tuple[str, str]] = set()
-        self._recent = RecentIds(_SEEN_IDS)
-        self._thresholds: dict[Any, str] = {}  # raw threshold -> its label
+        self._recent = _RecentIds(_SEEN_IDS)
         self._window_starts: dict[tuple[str, ...], float] = {}
         self._lag_keys: set[tuple[str, str]] = set()
         r = registry
@@ -173,40 +187,16 @@ class MonitorMetrics:
             "slamon_breach_detection_delay_seconds",
             "Breach emission time minus the instant the breach became due.",
             buckets=DETECTION_DELAY_BUCKETS, registry=r)
-        self._bounds[self.detection_delay] = DETECTION_DELAY_BUCKETS
         self.durations: dict[str, Histogram] = {}
         for metric in metrics:
             self._duration_histogram(metric)
 
     # -- clock outputs -------------------------------------------------------------------------
     def observe(self, rec: Record) -> None:
-        """Count one output record by its `kind` (a `rejected` record counts its reason)."""
-        kind = rec.get("kind", "")
-        if kind in _COUNTED:
-            self._one(rec, kind)
-        else:
-            self._observe_gauge(rec, kind)
-
-    def observe_batch(self, records: Iterable[Record]) -> None:
-        """Count a batch's records as `observe` on each in turn would, one update per child.
-
-        Dedup, compliance gauges and rejects go record by record in order; the counted
-        records are grouped by what they count into and applied once per metric child. A
-        record that raises (an unreadable time or number) is not counted, those before it
-        are, and the error propagates.
-        """
-        groups: dict[tuple, list[Entry]] = {}
-        group = self._group
-        try:
-            for seq, rec in enumerate(records):
-                kind = rec.get("kind", "")
-                if kind in _COUNTED:
-                    group(rec, kind, seq, groups)
-                else:
-                    self._observe_gauge(rec, kind)
-        finally:
-            self._count(groups, self._tally)
-            self._tally.flush()
+        """Dispatch an output record on its `kind` (a `rejected` record counts its reason)."""
+        handler = self._handlers.get(rec.get("kind", ""))
+        if handler is not None:
+            handler(self, rec)
 
     def observe_breach(self, rec: Record, emitted_at: float | None = None) -> None:
         """Count a breach; observe its detection delay (`emitted_at` epoch s, else detected_at).
@@ -214,134 +204,47 @@ class MonitorMetrics:
         The delay is measured from `breached_at`: the deadline itself, except for a retarget
         whose new target was already passed, where the breach only became due at the retarget.
         """
-        self._one(rec, "breach", emitted_at)
+        if not self._recent.add(rec.get("id")):
+            return
+        dims = self._prime(rec)
+        self._child(self.breaches, dims).inc(1, exemplar=_exemplar(rec))
+        due = rec.get("breached_at") or rec.get("deadline")
+        emitted = emitted_at if emitted_at is not None else rec.get("detected_at")
+        if due is not None and emitted is not None:
+            sent = emitted if isinstance(emitted, float | int) else _seconds(emitted)
+            delay = max(0.0, sent - _seconds(due))
+            self.detection_delay.observe(delay, exemplar=_exemplar(rec))
 
     def observe_warning(self, rec: Record) -> None:
         """Count a warning at its threshold (the configured fraction of the target)."""
-        self._one(rec, "warning")
+        if not self._recent.add(rec.get("id")):
+            return
+        dims = self._prime(rec)
+        labels = (*dims, format_threshold(rec.get("threshold") or 0.0))
+        self._child(self.warnings, labels).inc(1, exemplar=_exemplar(rec))
 
     def observe_outcome(self, rec: Record) -> None:
-        """Count a stopped clock; observe its counted seconds (met or breached) with the ticket.
-
-        Revision 0 counts in outcomes, a later revision in revisions (and no duration)."""
-        self._one(rec, "outcome")
+        """Count a stopped clock; observe its counted seconds (met or breached) with the ticket."""
+        if not self._recent.add(rec.get("id")):
+            return
+        dims = self._prime(rec)
+        status = str(rec.get("status") or "")
+        if rec.get("revision") or 0:
+            self._child(self.revisions, (*dims, status)).inc()
+            return
+        self._child(self.outcomes, (*dims, status)).inc()
+        elapsed = rec.get("elapsed_seconds")
+        if status != "cancelled" and elapsed is not None:
+            histogram = self._duration_histogram(dims[3])
+            self._child(histogram, dims[:3]).observe(float(elapsed), exemplar=_exemplar(rec))
 
     def observe_retraction(self, rec: Record) -> None:
         """Count a withdrawn output (a breach, warning or outcome a late event undid), by kind."""
-        self._one(rec, "retraction")
-
-    def observe_survey(self, rec: Record) -> None:
-        """Count an accepted satisfaction survey (positive or not), the ticket as exemplar."""
-        self._one(rec, "survey")
-
-    def _one(self, rec: Record, kind: str, emitted_at: float | None = None) -> None:
-        groups: dict[tuple, list[Entry]] = {}
-        self._group(rec, kind, 0, groups, emitted_at)
-        self._count(groups, self._direct)
-
-    def _observe_gauge(self, rec: Record, kind: str) -> None:
-        if kind == "compliance":
-            self.observe_compliance(rec)
-        elif kind == "rejected":
-            self.observe_reject(str(rec.get("reason") or ""))
-
-    def _group(self, rec: Record, kind: str, seq: int, groups: dict[tuple, list[Entry]],
-               emitted_at: float | None = None) -> None:
-        """Add a new record's entry to its group: (kind, the raw clock dimensions, split).
-
-        Everything that can raise on a malformed record is read here, before it counts.
-        """
         if not self._recent.add(rec.get("id")):
             return
-        value = 0.0
-        split: Any
-        if kind == "outcome":
-            status = rec.get("status")
-            revised = bool(rec.get("revision") or 0)
-            elapsed = rec.get("elapsed_seconds")
-            timed = False
-            if not revised and elapsed is not None and status != "cancelled":
-                value, timed = float(elapsed), True
-            split = (status, revised, timed)
-        elif kind == "warning":
-            split = self._threshold_label(rec.get("threshold") or 0.0)
-        elif kind == "breach":
-            delay = self._delay(rec, emitted_at)
-            split = delay is not None
-            value = delay or 0.0
-        elif kind == "retraction":
-            split = rec.get("retracts_kind")
-        else:  # survey
-            split = bool(rec.get("positive"))
-        key = (kind, rec.get("service"), rec.get("customer"), rec.get("priority"),
-               rec.get("metric"), split)
-        entry = (seq, rec.get("ticket_id"), value)
-        entries = groups.get(key)
-        if entries is None:
-            groups[key] = [entry]
-        else:
-            entries.append(entry)
-
-    def _count(self, groups: dict[tuple, list[Entry]], sink: Sink) -> None:
-        """Each group into its counter and histogram, in the order of its first record."""
-        resolved = self._resolved
-        for key, entries in groups.items():
-            children = resolved.get(key)
-            if children is None:
-                children = self._resolve(key)
-            counter, histogram = children
-            sink.inc(counter, entries)
-            if histogram is not None:
-                sink.observe(*histogram, entries)
-
-    def _resolve(self, key: tuple) -> tuple[Any, tuple[Any, tuple[float, ...]] | None]:
-        """The children a group key counts into (created, and the clock primed, the first
-        time); remembered, so a batch looks each group up once."""
-        kind, *raw, split = key
-        dims = (str(raw[0] or ""), str(raw[1] or ""), str(raw[2] or ""), str(raw[3] or ""))
-        histogram = None
-        if kind == "outcome":
-            status, revised, timed = split
-            dims = self._prime(dims)
-            counter = self._child(self.revisions if revised else self.outcomes,
-                                  (*dims, str(status or "")))
-            if timed:
-                parent = self._duration_histogram(dims[3])
-                histogram = (self._child(parent, dims[:3]), self._bounds[parent])
-        elif kind == "warning":
-            counter = self._child(self.warnings, (*self._prime(dims), split))
-        elif kind == "breach":
-            counter = self._child(self.breaches, self._prime(dims))
-            if split:
-                histogram = (self.detection_delay, DETECTION_DELAY_BUCKETS)
-        elif kind == "retraction":
-            service, customer, _, metric = dims
-            counter = self._child(self.retractions, (service, customer, metric, str(split or "")))
-        else:  # survey: both children exist once the dimensions are seen
-            for flag in ("true", "false"):
-                self._child(self.surveys, (*dims[:3], flag))
-            counter = self._child(self.surveys, (*dims[:3], "true" if split else "false"))
-        if len(self._resolved) >= _RESOLVED_MAX:
-            self._resolved.clear()
-        self._resolved[key] = (counter, histogram)
-        return counter, histogram
-
-    def _delay(self, rec: Record, emitted_at: float | None) -> float | None:
-        """Seconds from when the breach became due to its emission (None if either is unknown)."""
-        due = rec.get("breached_at") or rec.get("deadline")
-        emitted = emitted_at if emitted_at is not None else rec.get("detected_at")
-        if due is None or emitted is None:
-            return None
-        sent = emitted if isinstance(emitted, float | int) else _seconds(emitted)
-        return max(0.0, sent - _seconds(due))
-
-    def _threshold_label(self, threshold: Any) -> str:
-        label = self._thresholds.get(threshold)
-        if label is None:
-            label = format_threshold(threshold)
-            if len(self._thresholds) < 64:  # the configured fractions: a handful
-                self._thresholds[threshold] = label
-        return label
+        service, customer, _, metric = _dims(rec)
+        labels = (service, customer, metric, str(rec.get("retracts_kind") or ""))
+        self._child(self.retractions, labels).inc()
 
     def observe_compliance(self, rec: Record) -> None:
         """Set the compliance ratio of the record's window; an older window never overwrites."""
@@ -373,6 +276,17 @@ class MonitorMetrics:
                 self._child(self.csat_by_clock, split).set(float(value))
             elif self._children.pop((id(self.csat_by_clock), split), None) is not None:
                 self.csat_by_clock.remove(*split)  # no survey of that kind in this window
+
+    def observe_survey(self, rec: Record) -> None:
+        """Count an accepted satisfaction survey (positive or not), the ticket as exemplar."""
+        if not self._recent.add(rec.get("id")):
+            return
+        service, customer, priority, _ = _dims(rec)
+        positive = "true" if rec.get("positive") else "false"
+        for flag in ("true", "false"):  # both children exist once the dimensions are seen
+            self._child(self.surveys, (service, customer, priority, flag))
+        self._child(self.surveys, (service, customer, priority, positive)).inc(
+            1, exemplar=_exemplar(rec))
 
     # -- input and consumer --------------------------------------------------------------------
     def observe_event(self, event_type: str, at: float | None = None, count: int = 1) -> None:
@@ -427,8 +341,9 @@ class MonitorMetrics:
             child = self._children[key] = parent.labels(*labels)
         return child
 
-    def _prime(self, dims: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
-        """A clock's labels; the first time they are seen, create their counters at 0."""
+    def _prime(self, rec: Record) -> tuple[str, str, str, str]:
+        """The record's clock labels; the first time, create their counters at 0."""
+        dims = _dims(rec)
         if dims not in self._seen_dims:
             self._seen_dims.add(dims)
             self._child(self.breaches, dims)
@@ -443,13 +358,22 @@ class MonitorMetrics:
     def _duration_histogram(self, metric: str) -> Histogram:
         histogram = self.durations.get(metric)
         if histogram is None:
-            bounds = duration_buckets(self._targets.get(metric, ()))
             histogram = self.durations[metric] = Histogram(
                 f"slamon_clock_{_metric_slug(metric)}_duration_seconds",
                 f"Counted (working) seconds of stopped {metric} clocks.",
-                CLOCK_LABELS[:3], buckets=bounds, registry=self._registry)
-            self._bounds[histogram] = bounds
+                CLOCK_LABELS[:3], buckets=duration_buckets(self._targets.get(metric, ())),
+                registry=self._registry)
         return histogram
+
+    _handlers: dict[str, Callable[[MonitorMetrics, Record], None]] = {
+        "breach": lambda self, rec: self.observe_breach(rec),
+        "warning": lambda self, rec: self.observe_warning(rec),
+        "outcome": lambda self, rec: self.observe_outcome(rec),
+        "retraction": lambda self, rec: self.observe_retraction(rec),
+        "compliance": lambda self, rec: self.observe_compliance(rec),
+        "survey": lambda self, rec: self.observe_survey(rec),
+        "rejected": lambda self, rec: self.observe_reject(str(rec.get("reason") or "")),
+    }
 
 
 def exported_names(metrics: Sequence[str] = ("response", "resolution")) -> frozenset[str]:

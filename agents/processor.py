@@ -66,7 +66,7 @@ def wall_ms() -> int:
 class ClockObserver(Protocol):
     """What the processor reports to (agents.metrics.MonitorMetrics)."""
 
-    def observe_batch(self, records: Sequence[Record]) -> None: ...
+    def observe(self, rec: Record) -> None: ...
     def observe_event(self, event_type: str, at: float | None = None, count: int = 1,
                       ) -> None: ...
     def observe_reject(self, reason: str, count: int = 1) -> None: ...
@@ -302,7 +302,8 @@ class ClockProcessor:
                 observer.observe_event(event_type, count=count)
             for reason, count in batch.rejects.items():
                 observer.observe_reject(reason, count=count)
-            observer.observe_batch(batch.records)
+            for record in batch.records:
+                observer.observe(record)
             self._report_open(changed_counts)
         return changes
 
