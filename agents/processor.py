@@ -118,7 +118,7 @@ class Batch:
     """One partition's work in progress: touched tickets, outputs, effects kept for commit."""
 
     __slots__ = ("changes", "due", "event_types", "fired_upto", "not_after", "opened", "outputs",
-                 "partition", "records", "rejects", "states")
+                 "partition", "records", "rejects", "states", "stored")
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
@@ -128,6 +128,7 @@ class Batch:
         self.fired_upto: int | None = None  # deadlines due by then were fired
         self.not_after: int | None = None  # events stamped later are future_ts; None: no limit
         self.changes: dict[bytes, bytes | None] | None = None  # the table writes, once prepared
+        self.stored: dict[bytes, StoredTicket | None] = {}  # what they encode (None: deleted)
         self.outputs: list[Output] = []
         self.records: list[Record] = []  # emitted, for the metrics at commit
         self.event_types: Counter[str] = Counter()
@@ -266,10 +267,11 @@ class ClockProcessor:
             changes: dict[bytes, bytes | None] = {}
             for ticket_key, state in batch.states.items():
                 if self.engine.is_empty(state):
-                    changes[ticket_key] = None
+                    changes[ticket_key] = batch.stored[ticket_key] = None
                     continue
                 stored = StoredTicket(partition, self.engine.next_due(state),
                                       _open_clocks(state), state.to_wire())
+                batch.stored[ticket_key] = stored
                 changes[ticket_key] = stored.to_bytes()
             batch.changes = changes
         return batch.changes
@@ -283,18 +285,19 @@ class ClockProcessor:
         partition = batch.partition
         changed_counts: set[tuple[str, str]] = set()
         for ticket_key, state in batch.states.items():
+            stored = batch.stored[ticket_key]
             before = batch.opened[ticket_key]
-            after = _open_clocks(state)
+            after = stored.open_clocks if stored is not None else _open_clocks(state)
             if after != before:
                 self.open_clocks.subtract(before)
                 self.open_clocks.update(after)
                 changed_counts.update(before)
                 changed_counts.update(after)
-            if changes[ticket_key] is None:
+            if stored is None:
                 self.index.schedule(partition, state.ticket_id, None)
                 self.cache.pop(ticket_key, None)
                 continue
-            self.index.schedule(partition, state.ticket_id, self.engine.next_due(state))
+            self.index.schedule(partition, state.ticket_id, stored.due)
             self._remember(ticket_key, state)
         observer = self.observer
         if observer is not None:
