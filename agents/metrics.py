@@ -10,6 +10,12 @@ Labels are bounded (service, customer, priority, metric, and small code sets);
 a ticket id only ever travels in an exemplar. Exemplars are exposed in the
 OpenMetrics format only: serve `/metrics` with `exposition()`.
 
+The counters and histograms counted per record keep their counts in plain
+structures (`agents.metriccounts`: a dict lookup and an add, ~1 us a record
+with the exemplar, where prometheus-client's inc/observe with exemplar validation
+took ~5 us); the gauges, set rarely, are prometheus-client Gauges. One collector
+exposes them all, in the order below, as prometheus-client's own metrics did.
+
 Conventions the alert rules in deploy/prometheus rely on:
 - `slamon_clock_outcomes_total` counts each clock once, at its first outcome
   (revision 0); later revisions go to `slamon_clock_outcome_revisions_total`.
@@ -32,9 +38,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.exposition import choose_encoder
 
+from agents.metriccounts import CounterCounts, Families, HistogramCounts
 from sla.errors import REASONS
 from sla.events import parse_ts
 
@@ -63,7 +70,6 @@ CLOCK_LABELS = ("service", "customer", "priority", "metric")
 STATUSES = ("met", "breached", "cancelled")
 # Every reject code slamon gives (sla.errors.REASONS): created at 0 so the first is a rate.
 REJECT_REASONS = REASONS
-_EXEMPLAR_VALUE_MAX = 128 - len("ticket_id")  # OpenMetrics caps an exemplar's label set
 _SEEN_IDS = 16384
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -86,11 +92,6 @@ def _metric_slug(metric: str) -> str:
 def _seconds(value: Any) -> float:
     """An RFC 3339 string (or epoch milliseconds) -> epoch seconds."""
     return parse_ts(value) / 1000
-
-
-def _exemplar(rec: Record) -> dict[str, str] | None:
-    ticket = rec.get("ticket_id")
-    return None if ticket is None else {"ticket_id": str(ticket)[:_EXEMPLAR_VALUE_MAX]}
 
 
 def _dims(rec: Record) -> tuple[str, str, str, str]:
@@ -132,7 +133,6 @@ class MonitorMetrics:
         `objective_for(customer, service)` gives the agreed compliance ratio (or None); it is
         asked once per pair seen in a record and exported as slamon_compliance_objective_ratio.
         """
-        self._registry = registry
         self._targets = {m: tuple(ts) for m, ts in (targets or {}).items()}
         self._objective_for = objective_for
         self._children: dict[tuple, Any] = {}
@@ -141,55 +141,62 @@ class MonitorMetrics:
         self._recent = _RecentIds(_SEEN_IDS)
         self._window_starts: dict[tuple[str, ...], float] = {}
         self._lag_keys: set[tuple[str, str]] = set()
-        r = registry
-        self.breaches = Counter("slamon_clock_breaches", "SLA breaches fired, per clock.",
-                                CLOCK_LABELS, registry=r)
-        self.warnings = Counter("slamon_clock_warnings",
-                                "At-risk warnings fired at a configured fraction of the target.",
-                                (*CLOCK_LABELS, "threshold"), registry=r)
-        self.outcomes = Counter("slamon_clock_outcomes",
-                                "Stopped clocks by first outcome (revision 0).",
-                                (*CLOCK_LABELS, "status"), registry=r)
-        self.revisions = Counter("slamon_clock_outcome_revisions",
-                                 "Revised outcomes (reopen, late event) by new status.",
-                                 (*CLOCK_LABELS, "status"), registry=r)
-        self.retractions = Counter("slamon_clock_retractions",
-                                   "Outputs (breach, warning, outcome) withdrawn by a late event.",
-                                   ("service", "customer", "metric", "kind"), registry=r)
+        self.breaches = CounterCounts("slamon_clock_breaches", "SLA breaches fired, per clock.",
+                                      CLOCK_LABELS)
+        self.warnings = CounterCounts(
+            "slamon_clock_warnings",
+            "At-risk warnings fired at a configured fraction of the target.",
+            (*CLOCK_LABELS, "threshold"))
+        self.outcomes = CounterCounts("slamon_clock_outcomes",
+                                      "Stopped clocks by first outcome (revision 0).",
+                                      (*CLOCK_LABELS, "status"))
+        self.revisions = CounterCounts("slamon_clock_outcome_revisions",
+                                       "Revised outcomes (reopen, late event) by new status.",
+                                       (*CLOCK_LABELS, "status"))
+        self.retractions = CounterCounts(
+            "slamon_clock_retractions",
+            "Outputs (breach, warning, outcome) withdrawn by a late event.",
+            ("service", "customer", "metric", "kind"))
         self.open_clocks = Gauge("slamon_clock_open", "Open clocks of this worker's partitions.",
-                                 ("metric", "state"), registry=r)
+                                 ("metric", "state"), registry=None)
         self.compliance = Gauge("slamon_compliance_ratio",
                                 "Met / (met + breached) of the latest window reported.",
-                                (*CLOCK_LABELS, "window"), registry=r)
+                                (*CLOCK_LABELS, "window"), registry=None)
         self.csat = Gauge("slamon_csat_ratio",
                           "Positive / received satisfaction surveys of the latest window.",
-                          ("service", "customer", "priority", "window"), registry=r)
+                          ("service", "customer", "priority", "window"), registry=None)
         self.csat_by_clock = Gauge(
             "slamon_csat_by_clock_ratio",
             "CSAT of the latest window's surveys whose ticket's clock of the metric was met or "
-            "breached.", (*CLOCK_LABELS, "window", "clock"), registry=r)
-        self.surveys = Counter("slamon_csat_surveys", "Satisfaction surveys accepted.",
-                               ("service", "customer", "priority", "positive"), registry=r)
+            "breached.", (*CLOCK_LABELS, "window", "clock"), registry=None)
+        self.surveys = CounterCounts("slamon_csat_surveys", "Satisfaction surveys accepted.",
+                                     ("service", "customer", "priority", "positive"))
         self.objective = Gauge("slamon_compliance_objective_ratio",
                                "The customer's agreed compliance level for a service.",
-                               ("customer", "service"), registry=r)
-        self.events = Counter("slamon_events", "Service events applied, by type.", ("type",),
-                              registry=r)
-        self.rejected = Counter("slamon_events_rejected", "Input rejected to the DLQ, by reason.",
-                                ("reason",), registry=r)
+                               ("customer", "service"), registry=None)
+        self.events = CounterCounts("slamon_events", "Service events applied, by type.",
+                                    ("type",))
+        self.rejected = CounterCounts("slamon_events_rejected",
+                                      "Input rejected to the DLQ, by reason.", ("reason",))
         for reason in REJECT_REASONS:
-            self._child(self.rejected, (reason,))
+            self.rejected.prime((reason,))
         self.last_event = Gauge("slamon_events_last_timestamp_seconds",
-                                "Wall time of the last service event processed.", registry=r)
+                                "Wall time of the last service event processed.", registry=None)
         self.lag = Gauge("slamon_consumer_lag_messages", "Messages behind the end of a partition.",
-                         ("topic", "partition"), registry=r)
-        self.detection_delay = Histogram(
+                         ("topic", "partition"), registry=None)
+        self.detection_delay = HistogramCounts(
             "slamon_breach_detection_delay_seconds",
-            "Breach emission time minus the instant the breach became due.",
-            buckets=DETECTION_DELAY_BUCKETS, registry=r)
-        self.durations: dict[str, Histogram] = {}
+            "Breach emission time minus the instant the breach became due.", (),
+            DETECTION_DELAY_BUCKETS)
+        self._families = Families([
+            self.breaches, self.warnings, self.outcomes, self.revisions, self.retractions,
+            self.open_clocks, self.compliance, self.csat, self.csat_by_clock, self.surveys,
+            self.objective, self.events, self.rejected, self.last_event, self.lag,
+            self.detection_delay])
+        self.durations: dict[str, HistogramCounts] = {}
         for metric in metrics:
             self._duration_histogram(metric)
+        registry.register(self._families)
 
     # -- clock outputs -------------------------------------------------------------------------
     def observe(self, rec: Record) -> None:
@@ -207,13 +214,14 @@ class MonitorMetrics:
         if not self._recent.add(rec.get("id")):
             return
         dims = self._prime(rec)
-        self._child(self.breaches, dims).inc(1, exemplar=_exemplar(rec))
+        ticket = rec.get("ticket_id")
+        self.breaches.inc(dims, ticket)
         due = rec.get("breached_at") or rec.get("deadline")
         emitted = emitted_at if emitted_at is not None else rec.get("detected_at")
         if due is not None and emitted is not None:
             sent = emitted if isinstance(emitted, float | int) else _seconds(emitted)
             delay = max(0.0, sent - _seconds(due))
-            self.detection_delay.observe(delay, exemplar=_exemplar(rec))
+            self.detection_delay.observe((), delay, ticket)
 
     def observe_warning(self, rec: Record) -> None:
         """Count a warning at its threshold (the configured fraction of the target)."""
@@ -221,7 +229,7 @@ class MonitorMetrics:
             return
         dims = self._prime(rec)
         labels = (*dims, format_threshold(rec.get("threshold") or 0.0))
-        self._child(self.warnings, labels).inc(1, exemplar=_exemplar(rec))
+        self.warnings.inc(labels, rec.get("ticket_id"))
 
     def observe_outcome(self, rec: Record) -> None:
         """Count a stopped clock; observe its counted seconds (met or breached) with the ticket."""
@@ -230,13 +238,13 @@ class MonitorMetrics:
         dims = self._prime(rec)
         status = str(rec.get("status") or "")
         if rec.get("revision") or 0:
-            self._child(self.revisions, (*dims, status)).inc()
+            self.revisions.inc((*dims, status))
             return
-        self._child(self.outcomes, (*dims, status)).inc()
+        self.outcomes.inc((*dims, status))
         elapsed = rec.get("elapsed_seconds")
         if status != "cancelled" and elapsed is not None:
             histogram = self._duration_histogram(dims[3])
-            self._child(histogram, dims[:3]).observe(float(elapsed), exemplar=_exemplar(rec))
+            histogram.observe(dims[:3], float(elapsed), rec.get("ticket_id"))
 
     def observe_retraction(self, rec: Record) -> None:
         """Count a withdrawn output (a breach, warning or outcome a late event undid), by kind."""
@@ -244,7 +252,7 @@ class MonitorMetrics:
             return
         service, customer, _, metric = _dims(rec)
         labels = (service, customer, metric, str(rec.get("retracts_kind") or ""))
-        self._child(self.retractions, labels).inc()
+        self.retractions.inc(labels)
 
     def observe_compliance(self, rec: Record) -> None:
         """Set the compliance ratio of the record's window; an older window never overwrites."""
@@ -284,19 +292,18 @@ class MonitorMetrics:
         service, customer, priority, _ = _dims(rec)
         positive = "true" if rec.get("positive") else "false"
         for flag in ("true", "false"):  # both children exist once the dimensions are seen
-            self._child(self.surveys, (service, customer, priority, flag))
-        self._child(self.surveys, (service, customer, priority, positive)).inc(
-            1, exemplar=_exemplar(rec))
+            self.surveys.prime((service, customer, priority, flag))
+        self.surveys.inc((service, customer, priority, positive), rec.get("ticket_id"))
 
     # -- input and consumer --------------------------------------------------------------------
     def observe_event(self, event_type: str, at: float | None = None, count: int = 1) -> None:
         """Count `count` applied events; `at` (epoch s, default now) becomes the last-event time."""
-        self._child(self.events, (event_type,)).inc(count)
+        self.events.inc((event_type,), None, count)
         self.last_event.set(time.time() if at is None else at)
 
     def observe_reject(self, reason: str, count: int = 1) -> None:
         """Count rejected input by its reason code (one of `sla.errors.REASONS`)."""
-        self._child(self.rejected, (reason,)).inc(count)
+        self.rejected.inc((reason,), None, count)
 
     def set_open_clocks(self, metric: str, state: str, n: int) -> None:
         """The number of open clocks of `metric` in `state` (running or paused) on this worker."""
@@ -346,23 +353,23 @@ class MonitorMetrics:
         dims = _dims(rec)
         if dims not in self._seen_dims:
             self._seen_dims.add(dims)
-            self._child(self.breaches, dims)
+            self.breaches.prime(dims)
             for status in STATUSES:
-                self._child(self.outcomes, (*dims, status))
+                self.outcomes.prime((*dims, status))
             pair = (dims[1], dims[0])
             if pair not in self._seen_pairs and self._objective_for is not None:
                 self.set_objective(*pair, self._objective_for(*pair))
             self._seen_pairs.add(pair)
         return dims
 
-    def _duration_histogram(self, metric: str) -> Histogram:
+    def _duration_histogram(self, metric: str) -> HistogramCounts:
         histogram = self.durations.get(metric)
         if histogram is None:
-            histogram = self.durations[metric] = Histogram(
+            histogram = self.durations[metric] = HistogramCounts(
                 f"slamon_clock_{_metric_slug(metric)}_duration_seconds",
                 f"Counted (working) seconds of stopped {metric} clocks.",
-                CLOCK_LABELS[:3], buckets=duration_buckets(self._targets.get(metric, ())),
-                registry=self._registry)
+                CLOCK_LABELS[:3], duration_buckets(self._targets.get(metric, ())))
+            self._families.add(histogram)
         return histogram
 
     _handlers: dict[str, Callable[[MonitorMetrics, Record], None]] = {
