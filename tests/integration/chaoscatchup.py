@@ -18,9 +18,9 @@ outside the backlog (too early, or after it was done): then it did not test what
 - `backlog_rebalance`: a second worker joins once the first applied a batch (the first is
   frozen while the second starts up, so the join lands mid-backlog however fast it is),
   works a few batches of the backlog on the partitions it took (proof it joined
-  mid-backlog: only backlog is on the topic), then leaves (SIGTERM) with backlog left. Workers are static
-  members: the leaver's partitions stay with it until `session_timeout` (12 s here), then
-  move back to the first worker.
+  mid-backlog: only backlog is on the topic), then leaves (SIGTERM) with backlog left.
+  Workers are static members: the leaver's partitions stay with it until `session_timeout`
+  (12 s here), then move back to the first worker.
 """
 
 from __future__ import annotations
