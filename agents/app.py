@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 import faust
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from agents.batch.consumer import BatchRouter, install
 from agents.brokerwatch import BrokerWatch, RepeatFilter, cluster_answers
@@ -93,6 +93,10 @@ class Monitor:
         # Set once the stored policy versions are known: the clock agent waits for it.
         self.history_loaded = asyncio.Event()
         self.registry = CollectorRegistry()
+        # The worker process itself (CPU, memory, open files; Python's collections per
+        # generation): what to look at first when a worker falls behind.
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
         self.metrics = MonitorMetrics(
             self.registry, metrics=[m.name for m in policies.metrics],
             targets=policy_targets(policies), objective_for=self._objective,

@@ -136,6 +136,12 @@ def test_every_metric_is_exported_with_sensible_values(kafka_bootstrap: str,
     assert _value(samples, "slamon_compliance_objective_ratio", customer="acme",
                   service="email") == 0.99
     assert time.time() - _value(samples, "slamon_events_last_timestamp_seconds") < 120
+    # The process itself: memory, CPU and Python's collections (the oldest generation's
+    # count shows how often a worker pauses for a full collection).
+    assert _value(samples, "process_resident_memory_bytes") > 0
+    assert _value(samples, "process_cpu_seconds_total") > 0
+    assert _value(samples, "python_gc_collections_total", generation="2") >= 0
+    assert _value(samples, "python_info") == 1
 
     # Bounded labels: no label carries a ticket id.
     for sample in samples:
