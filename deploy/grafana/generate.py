@@ -239,6 +239,21 @@ def overview() -> dict[str, Any]:
     g.add(timeseries("Time since the last event", [target(
         "time() - max(slamon_events_last_timestamp_seconds)", "seconds ago")], "s",
         lines_at=[900], minimum=0), 12, 8)
+    g.add(timeseries("Worker CPU", [target(
+        f"sum by (instance) (rate(process_cpu_seconds_total[{RI}]))", "{{instance}}")],
+        "percentunit", minimum=0,
+        description="Share of one core each worker uses: a worker near 100% falls behind "
+                    "(see the consumer lag)."), 8, 8)
+    g.add(timeseries("Worker memory (RSS)", [target(
+        "sum by (instance) (process_resident_memory_bytes)", "{{instance}}")], "bytes",
+        minimum=0, description="Grows with open tickets (~1-4 KB each) up to the decoded-state "
+                               "cache's 200,000 tickets."), 8, 8)
+    g.add(timeseries("Full garbage collections", [target(
+        f'sum by (instance) (increase(python_gc_collections_total{{generation="2"}}[{RI}]))',
+        "{{instance}}")], "short", bars=True, minimum=0,
+        description="Each pauses a worker for ~0.2 s at 200,000 cached tickets; a worker "
+                    "makes them at start, at each rebalance and about once per 4 million "
+                    "events."), 8, 8)
     ingest(g)
     return dashboard("slamon-overview", "slamon / Operations overview",
                      "Breaches as they fire, at-risk clocks, compliance by customer and "

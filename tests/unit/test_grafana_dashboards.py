@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from ruamel.yaml import YAML
 
 from agents.ingest.metrics import IngestMetrics
@@ -70,6 +70,14 @@ def _ingest_names() -> set[str]:
                                                                 "_created")}
     return {family.name + suffix for family in registry.collect()
             for suffix in suffixes[family.type]}
+
+
+def _process_names() -> set[str]:
+    """Every sample name of the process, platform and GC collectors a worker registers."""
+    registry = CollectorRegistry()
+    for collector in (ProcessCollector, PlatformCollector, GCCollector):
+        collector(registry=registry)
+    return {sample.name for family in registry.collect() for sample in family.samples}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -132,7 +140,7 @@ def test_rates_use_grafana_intervals(name, board):
 
 @pytest.mark.parametrize("name,board", _dashboards())
 def test_queries_name_only_exported_metrics_and_recording_rules(name, board):
-    known = exported_names() | _ingest_names() | _recording_rules()
+    known = exported_names() | _ingest_names() | _process_names() | _recording_rules()
     used = set()
     for expr in _queries(board):
         unknown = metric_names(expr) - known
