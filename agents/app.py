@@ -60,6 +60,11 @@ def create_app(settings: Settings) -> faust.App:
         # Let outputs and changelog writes share produce requests: syscalls dominate the cost
         # of small sends, and 10 ms is far inside the detection delay we promise (< 1 s).
         producer_linger_ms=10,
+        # A batch's outputs and changelog writes go to Kafka as one record batch per
+        # topic-partition where they fit: aiokafka holds one pending batch per partition
+        # and makes the next wait until that one is sent, so with its default (16 KiB) a
+        # batch of 1,000 events waited for dozens of produce requests in a row.
+        producer_max_batch_size=settings.producer_batch_bytes,
         # A dead worker's partitions move after session_timeout; a worker restarted under
         # the same worker_id (static membership) takes them back at once, without waiting
         # for its old session to expire. Faust refuses a session above the request timeout.

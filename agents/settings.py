@@ -109,6 +109,9 @@ class Settings:
     log_level: LogLevel = "info"
     portal_tokens: Path | None = None  # customer -> token file of the portal; None: no access
     sources: Path | None = Path("config/sources.yaml")  # service desks (agents.ingest); None: none
+    # Largest record batch the worker produces; every topic it writes must accept it
+    # (max.message.bytes: Kafka's default is 1,048,588). See agents/topiccheck.py.
+    producer_batch_bytes: int = 262_144
     # Kafka security, checked together (see the module docstring); None: not set.
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None
@@ -182,6 +185,7 @@ ENV_VARS: dict[str, str] = {
     "log_level": "SLAMON_LOG_LEVEL",
     "portal_tokens": "SLAMON_PORTAL_TOKENS",
     "sources": "SLAMON_SOURCES",
+    "producer_batch_bytes": "SLAMON_PRODUCER_BATCH_BYTES",
     "security_protocol": "SLAMON_SECURITY_PROTOCOL",
     "sasl_mechanism": "SLAMON_SASL_MECHANISM",
     "sasl_username": "SLAMON_SASL_USERNAME",
@@ -336,6 +340,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "log_level": _log_level,
     "portal_tokens": _optional_path,
     "sources": _optional_path,
+    "producer_batch_bytes": _integer(1024, 64 * 2**20),
     "security_protocol": _choice(SECURITY_PROTOCOLS),
     "sasl_mechanism": _choice(SASL_MECHANISMS, optional=True),
     "sasl_username": _optional_text,

@@ -1,7 +1,7 @@
 """Before the worker starts: checks against the cluster that would make it misbehave silently.
 
-Two checks, one admin connection (`startup_problems`); each problem found is a message
-naming the topic or group and what to do, and the worker refuses to start.
+Three checks, one admin connection (`startup_problems`); each problem found is a message
+naming the topic, broker or group and what to do, and the worker refuses to start.
 
 Partition counts: `<prefix>events`, `<prefix>ticks`, the compliance input and the tables'
 changelogs are co-partitioned: partition p of each belongs to the same tickets. A topic
@@ -13,6 +13,12 @@ table state: one deployment's events would be judged against the other's tickets
 current members of the group must read only this deployment's topics: the catalogue's
 topics for our prefix, or topics named after the app id (changelogs, Faust's leader
 topic). A member's topics are read from its subscription and from its assignment.
+
+Record batch size: the worker sends each batch's outputs and changelog writes as record
+batches of up to `producer_batch_bytes`. A topic whose `max.message.bytes` is smaller
+refuses such a batch, and the worker would retry it forever. So every existing topic of
+this deployment, and the broker's default for the topics it has yet to create, must accept
+`producer_batch_bytes`.
 
 When the broker cannot be asked, the checks are skipped with a warning: the worker itself
 reports an unreachable broker.
@@ -32,7 +38,8 @@ from streams.topics import SHORT_NAMES
 if TYPE_CHECKING:
     from kafka.admin import KafkaAdminClient
 
-__all__ = ["startup_problems", "partition_problems", "group_problems", "subscribed_topics"]
+__all__ = ["startup_problems", "partition_problems", "group_problems", "batch_size_problems",
+           "subscribed_topics"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +56,8 @@ def startup_problems(settings: Settings) -> list[str]:
         logger.warning("could not check topics and consumer group: %s", error)
         return []
     try:
-        return partition_problems(admin, settings) + group_problems(admin, settings)
+        return (partition_problems(admin, settings) + group_problems(admin, settings)
+                + batch_size_problems(admin, settings))
     finally:
         admin.close()
 
@@ -83,6 +91,56 @@ def partition_problems(admin: KafkaAdminClient, settings: Settings) -> list[str]
                 f"(SLAMON_PARTITIONS) is {settings.partitions}: set it to {count}, or move "
                 f"to new topics with another topic_prefix (SLAMON_TOPIC_PREFIX)")
     return problems
+
+
+def batch_size_problems(admin: KafkaAdminClient, settings: Settings) -> list[str]:
+    """One message per topic of ours, or broker default, that refuses our record batches."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+    from kafka.errors import KafkaError
+
+    try:
+        topics = sorted(topic for topic in admin.list_topics() if _ours(settings, topic))
+        brokers = [str(b["broker_id"]) for b in admin.describe_cluster().get("brokers") or []]
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs=[_TOPIC_LIMIT])
+             for topic in topics]
+            + [ConfigResource(ConfigResourceType.BROKER, broker, configs=[_BROKER_LIMIT])
+               for broker in brokers[:1]],
+            config_filter="all")
+    except (KafkaError, KeyError, TypeError, ValueError) as error:
+        logger.warning("could not check the topics' max.message.bytes: %s", error)
+        return []
+    if not isinstance(described, Mapping):  # kafka-python before 3.0 answers in another shape
+        logger.warning("could not check the topics' max.message.bytes: unknown answer")
+        return []
+    limits = {f"topic {name}": entries.get(_TOPIC_LIMIT)
+              for name, entries in (described.get("topic") or {}).items()}
+    limits |= {f"broker {name} (the default for new topics)": entries.get(_BROKER_LIMIT)
+               for name, entries in (described.get("broker") or {}).items()}
+    return batch_size_refusals(settings, limits)
+
+
+_TOPIC_LIMIT, _BROKER_LIMIT = "max.message.bytes", "message.max.bytes"
+
+
+def batch_size_refusals(settings: Settings, limits: Mapping[str, Any]) -> list[str]:
+    """The refusals for described configs (`{"value": "..."}` by name) below our batch size:
+    one per limit, naming every topic or broker that has it."""
+    wanted = settings.producer_batch_bytes
+    below: dict[tuple[str, int], list[str]] = {}
+    for name, entry in sorted(limits.items()):
+        try:
+            limit = int(entry["value"])
+        except (KeyError, TypeError, ValueError):
+            continue  # not described (a topic deleted meanwhile): nothing to compare
+        if limit < wanted:
+            key = _BROKER_LIMIT if name.startswith("broker") else _TOPIC_LIMIT
+            below.setdefault((key, limit), []).append(name)
+    return [f"{', '.join(names)} {'accepts' if len(names) == 1 else 'accept'} record batches "
+            f"of at most {limit:,} bytes ({key}) but the setting producer_batch_bytes "
+            f"(SLAMON_PRODUCER_BATCH_BYTES) is {wanted:,}: set it to {limit:,} or less, or "
+            f"raise {key}"
+            for (key, limit), names in sorted(below.items())]
 
 
 def group_problems(admin: KafkaAdminClient, settings: Settings) -> list[str]:

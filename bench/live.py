@@ -4,7 +4,8 @@
     .venv/bin/python bench/live.py --only live --events 50000 --profile bench/out/worker.prof
 
 Workers run as deployed (`slamon worker`, RocksDB tables, compliance and metrics on, the
-partition count of config/slamon.yaml unless --partitions). Sections (`--only`):
+partition count of config/slamon.yaml unless --partitions; with --worker-python, another
+venv's `slamon`, e.g. the compiled engine's as the Docker image runs it). Sections (`--only`):
 
 - live: worker started and ready first, then a producer sends tickets stamped with the
   wall clock at --live-rate events/s (above the target, so a worker that keeps up is past
@@ -91,6 +92,7 @@ class Run:
     bootstrap: str
     work: Path
     partitions: int
+    python: str = sys.executable  # the workers'
     prefixes: list[str] = field(default_factory=list)
 
     def prefix(self) -> str:
@@ -101,7 +103,8 @@ class Run:
     def config(self, prefix: str, policies: str) -> WorkerConfig:
         path = self.work / f"{prefix}policies.yaml"
         path.write_text(policies)
-        return WorkerConfig(self.bootstrap, prefix, path, self.work, self.partitions)
+        return WorkerConfig(self.bootstrap, prefix, path, self.work, self.partitions,
+                            python=self.python)
 
     def cleanup(self) -> None:
         """Delete the run's topics (on a shared broker); a failure is only reported."""
@@ -314,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="run one section's worker under cProfile")
     parser.add_argument("--profile-section", choices=("live", "backlog"), default="live")
     parser.add_argument("--profile-top", type=int, default=15)
+    parser.add_argument("--worker-python", default=sys.executable,
+                        help="the workers' Python, e.g. a venv with the compiled wheel "
+                             "(README, \"Compiled engine\"); default: this one")
     parser.add_argument("--workdir", type=Path,
                         help="keep worker logs and data here (default: a temporary directory)")
     args = parser.parse_args(argv)
@@ -326,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile is not None:
         args.profile = args.profile.resolve()
     result: dict = {"bench": "live", "partitions": partitions, "cpus": os.cpu_count(),
+                    "worker_python": args.worker_python,
                     "store": "rocksdb://", "load_average": {"start": load_average()}}
     # The scratch directory outlives the broker that keeps its data in it.
     with ExitStack() as outer:
@@ -335,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             work = args.workdir.resolve()
             work.mkdir(parents=True, exist_ok=True)
         stack = outer.enter_context(ExitStack())
-        run = Run(broker(stack, work), work, partitions)
+        run = Run(broker(stack, work), work, partitions, args.worker_python)
         offsets = Offsets(run.bootstrap)
         stack.callback(offsets.close)
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):  # a shared broker: leave it as found

@@ -40,6 +40,9 @@ class WorkerConfig:
     partitions: int
     store: str = "rocksdb://"
     tick_interval: float = 0.25
+    # The workers' Python; another venv's (a compiled wheel installed in it) runs outside the
+    # repository, so that its installed package is imported rather than the sources here.
+    python: str = sys.executable
 
     @property
     def group(self) -> str:
@@ -72,13 +75,14 @@ class Worker:
             "SLAMON_TICK_INTERVAL": str(config.tick_interval), "SLAMON_LOG_LEVEL": "warning",
             "SLAMON_WORKER_ID": f"bench-{name}",
         }
-        command = [sys.executable]
+        command = [config.python]
         if profile is not None:  # main thread only: not Faust's aiokafka consumer thread
             command += ["-m", "cProfile", "-o", str(profile)]
         command += ["-m", "agents.cli", "worker"]
         self.log_path = config.work / f"{config.prefix}{name}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+        cwd = REPO if config.python == sys.executable else config.work
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                         stdout=self.log, stderr=subprocess.STDOUT)
 
     # -- from outside ------------------------------------------------------------

@@ -210,3 +210,18 @@ def test_a_worker_refuses_topics_with_another_partition_count(kafka_bootstrap, m
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"topic {worker.prefix}events has 3 partitions but the setting partitions" in (
         done.stderr)
+
+
+def test_a_worker_refuses_topics_that_would_refuse_its_record_batches(
+        kafka_bootstrap, make_worker, short_policies, kafka_admin):
+    from kafka.admin import NewTopic
+
+    worker = make_worker(short_policies, SLAMON_PRODUCER_BATCH_BYTES="200000")
+    kafka_admin.create_topics([NewTopic(worker.prefix + "breaches", 2, 1,
+                                        topic_configs={"max.message.bytes": "100000"})])
+    done = subprocess.run([sys.executable, "-m", "agents.cli", "worker"], cwd=REPO_ROOT,
+                          env=worker.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (f"topic {worker.prefix}breaches accepts record batches of at most 100,000 bytes "
+            f"(max.message.bytes) but the setting producer_batch_bytes "
+            f"(SLAMON_PRODUCER_BATCH_BYTES) is 200,000") in done.stderr

@@ -36,6 +36,14 @@ def test_the_app_is_configured_from_settings(tmp_path: Path) -> None:
     assert Path(conf.datadir) == tmp_path / "data"
 
 
+def test_the_producer_batches_up_to_producer_batch_bytes(tmp_path: Path) -> None:
+    assert create_app(_settings(tmp_path)).conf.producer_max_batch_size == 262_144
+    settings = dataclasses.replace(_settings(tmp_path), producer_batch_bytes=100_000)
+    app = create_app(settings)
+    assert app.conf.producer_max_batch_size == 100_000
+    assert app.producer._settings_default()["max_batch_size"] == 100_000  # what aiokafka gets
+
+
 def test_an_agent_consumes_the_prefixed_events_topic(tmp_path: Path) -> None:
     app = create_app(_settings(tmp_path))
     consumed = {name for agent in app.agents.values() for name in agent.channel.topics}

@@ -9,7 +9,12 @@ from __future__ import annotations
 import struct
 
 from agents.settings import Settings
-from agents.topiccheck import foreign_members_problem, member_topics, subscribed_topics
+from agents.topiccheck import (
+    batch_size_refusals,
+    foreign_members_problem,
+    member_topics,
+    subscribed_topics,
+)
 
 
 def _subscription(topics: list[str], version: int = 4, user_data: bytes = b"") -> bytes:
@@ -80,3 +85,26 @@ def test_a_longer_prefix_is_another_deployment() -> None:
     settings = Settings(topic_prefix="sla.", app_id="shared")
     [problem] = foreign_members_problem(settings, [_member(["sla.eu.events"])])
     assert "deployment: sla.eu.events (members:" in problem
+
+
+def test_topics_and_brokers_that_refuse_our_record_batches_are_named_once_per_limit() -> None:
+    settings = Settings(producer_batch_bytes=262_144)
+    limits = {  # as kafka-python's describe_configs gives each entry
+        "topic sla.breaches": {"value": "100000", "config_source": "TOPIC_CONFIG"},
+        "topic sla.warnings": {"value": "100000"},
+        "topic sla.outcomes": {"value": "262144"},  # exactly the batch size: accepted
+        "topic sla.ticks": {"value": "1048588"},
+        "topic sla.gone": {},  # deleted between listing and describing
+        "broker 1 (the default for new topics)": {"value": "200000"},
+    }
+    assert batch_size_refusals(settings, limits) == [
+        "topic sla.breaches, topic sla.warnings accept record batches of at most 100,000 "
+        "bytes (max.message.bytes) but the setting producer_batch_bytes "
+        "(SLAMON_PRODUCER_BATCH_BYTES) is 262,144: set it to 100,000 or less, or raise "
+        "max.message.bytes",
+        "broker 1 (the default for new topics) accepts record batches of at most 200,000 "
+        "bytes (message.max.bytes) but the setting producer_batch_bytes "
+        "(SLAMON_PRODUCER_BATCH_BYTES) is 262,144: set it to 200,000 or less, or raise "
+        "message.max.bytes",
+    ]
+    assert batch_size_refusals(Settings(producer_batch_bytes=100_000), limits) == []
