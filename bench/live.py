@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             work = args.workdir.resolve()
             work.mkdir(parents=True, exist_ok=True)
         stack = outer.enter_context(ExitStack())
-        run = Run(broker(stack, work), work, partitions, args.worker_python)
+        run = Run(broker(stack, work), work, partitions, os.path.abspath(args.worker_python))
         offsets = Offsets(run.bootstrap)
         stack.callback(offsets.close)
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):  # a shared broker: leave it as found

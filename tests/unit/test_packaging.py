@@ -135,8 +135,14 @@ def test_the_installed_wheel_runs_the_commands(installed: Path, tmp_path: Path) 
 
 # --- the compiled engine (SLAMON_COMPILE=1: setup.py, README "Compiled engine") --------------
 
-# The sla modules setup.py leaves interpreted (its INTERPRETED); every other one is compiled.
+# The sla modules setup.py leaves interpreted (its INTERPRETED); every other one is compiled,
+# and so is the worker's per-event glue outside sla/ (its GLUE).
 INTERPRETED = {"sla.errors"}
+GLUE = ["agents.deadlines", "agents.metriccounts", "agents.processor", "streams.codec",
+        "streams.outputs"]
+# Their unit tests, run against the compiled wheel by the last test below.
+GLUE_TESTS = ["test_processor.py", "test_outputs.py", "test_metrics_exposition.py",
+              "test_event_fast_path.py"]
 # 75-90 s more (mypyc and gcc, then a venv): in CI once, on the image's Python (3.11), not
 # again in the 3.12 and 3.13 unit runs; SLAMON_COMPILE_TEST=1 runs it on any Python.
 compiling = pytest.mark.skipif(
@@ -173,6 +179,7 @@ def test_the_compiled_wheel_holds_extension_modules_for_the_engine(
     modules = sorted(f"sla.{Path(name).stem}".removesuffix(".__init__") for name in tracked(".py")
                      if name.startswith("sla/") and name.count("/") == 1)
     assert "sla.engine" in modules and "sla" in modules
+    modules += GLUE
     where = subprocess.run(
         [str(env_dir / "bin" / "python"), "-c",
          "import importlib, json, sys; print(json.dumps("
@@ -202,3 +209,40 @@ def test_the_compiled_engine_replays_each_golden_case_to_its_bytes(
         env={**os.environ, "PYTHONPATH": ""})
     assert replayed.returncode == 0, replayed.stderr
     assert output.read_bytes() == case.expected.read_bytes()
+
+
+@compiling
+def test_the_compiled_glue_passes_its_unit_tests(compiled: tuple[Path, Path],
+                                                tmp_path: Path) -> None:
+    """GLUE's tests, in a folder of their own so that the installed (compiled) modules are
+    imported, not the sources here; with this process's pytest and hypothesis versions.
+    A compiled module checks the types its annotations declare, at run time: a value the
+    interpreter lets through would fail here."""
+    from importlib.metadata import version as installed_version
+
+    _, env_dir = compiled
+    python = str(env_dir / "bin" / "python")
+    tools = [f"{name}=={installed_version(name)}"
+             for name in ("pytest", "pytest-asyncio", "pytest-timeout", "hypothesis")]
+    added = subprocess.run([python, "-m", "pip", "install", "--quiet",
+                            "--disable-pip-version-check", *tools],
+                           capture_output=True, text=True, check=False, timeout=600)
+    assert added.returncode == 0, added.stdout[-3000:] + added.stderr[-3000:]
+    unit = tmp_path / "tests" / "unit"
+    unit.mkdir(parents=True)
+    for name in ("__init__.py", "unit/__init__.py", "unit/enginekit.py",
+                 *(f"unit/{test}" for test in GLUE_TESTS)):
+        (tmp_path / "tests" / name).write_bytes((REPO_ROOT / "tests" / name).read_bytes())
+    (unit / "test_compiled_glue.py").write_text(
+        "import importlib\n\n"
+        f"def test_the_glue_is_compiled():\n"
+        f"    for name in {GLUE!r}:\n"
+        "        assert importlib.import_module(name).__file__.endswith('.so'), name\n")
+    for name in ("pyproject.toml", "config/policies.yaml"):  # pytest's settings; a fixture's
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes((REPO_ROOT / name).read_bytes())
+    ran = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"],
+                         cwd=tmp_path, capture_output=True, text=True, check=False, timeout=600,
+                         env={**os.environ, "PYTHONPATH": ""})
+    assert ran.returncode == 0, ran.stdout[-5000:] + ran.stderr[-3000:]
+    assert " passed" in ran.stdout and " failed" not in ran.stdout
