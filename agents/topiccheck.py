@@ -93,8 +93,11 @@ def partition_problems(admin: KafkaAdminClient, settings: Settings) -> list[str]
     return problems
 
 
+_TOPIC_LIMIT, _BROKER_LIMIT = "max.message.bytes", "message.max.bytes"
+
+
 def batch_size_problems(admin: KafkaAdminClient, settings: Settings) -> list[str]:
-    """One message per topic of ours, or broker default, that refuses our record batches."""
+    """The refusals (see `batch_size_refusals`) for our topics and the broker's default."""
     from kafka.admin import ConfigResource, ConfigResourceType
     from kafka.errors import KafkaError
 
@@ -118,9 +121,6 @@ def batch_size_problems(admin: KafkaAdminClient, settings: Settings) -> list[str
     limits |= {f"broker {name} (the default for new topics)": entries.get(_BROKER_LIMIT)
                for name, entries in (described.get("broker") or {}).items()}
     return batch_size_refusals(settings, limits)
-
-
-_TOPIC_LIMIT, _BROKER_LIMIT = "max.message.bytes", "message.max.bytes"
 
 
 def batch_size_refusals(settings: Settings, limits: Mapping[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ SLAMON_PACKAGING_TEST=1; the quick checks always run.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -138,8 +139,17 @@ def test_the_installed_wheel_runs_the_commands(installed: Path, tmp_path: Path) 
 # The sla modules setup.py leaves interpreted (its INTERPRETED); every other one is compiled,
 # and so is the worker's per-event glue outside sla/ (its GLUE).
 INTERPRETED = {"sla.errors"}
-GLUE = ["agents.deadlines", "agents.metriccounts", "agents.processor", "streams.codec",
-        "streams.outputs"]
+
+
+def _setup_glue() -> list[str]:
+    """setup.py's GLUE as module names (setup.py builds when imported: read, not imported)."""
+    tree = ast.parse((REPO_ROOT / "setup.py").read_text(encoding="utf-8"))
+    (paths,) = [ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                and [getattr(t, "id", None) for t in node.targets] == ["GLUE"]]
+    return [path.removesuffix(".py").replace("/", ".") for path in paths]
+
+
+GLUE = _setup_glue()
 # Their unit tests, run against the compiled wheel by the last test below.
 GLUE_TESTS = ["test_processor.py", "test_outputs.py", "test_metrics_exposition.py",
               "test_event_fast_path.py"]
