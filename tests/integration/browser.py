@@ -4,6 +4,10 @@
 redirects, keeping cookies like a browser) and returns the HTTP status of the final document,
 its DOM as Chromium built it, and optionally a PNG screenshot of the whole page. Only aiohttp
 is needed.
+
+`save_screenshot` keeps a test's screenshot in its tmp_path, and also in the folder named by
+`SLAMON_SCREENSHOTS` when set: `SLAMON_SCREENSHOTS=docs` is how the README's images are made.
+A plain test run leaves the working tree as it found it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import os
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +30,16 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars")
+
+
+def save_screenshot(png: bytes | None, tmp_path: Path, name: str) -> Path:
+    """Write a PNG screenshot to `tmp_path / name` (and to $SLAMON_SCREENSHOTS, if set)."""
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG screenshot"
+    path = tmp_path / name
+    path.write_bytes(png)
+    if os.environ.get("SLAMON_SCREENSHOTS"):
+        shutil.copy(path, Path(os.environ["SLAMON_SCREENSHOTS"]) / name)
+    return path
 
 
 @dataclass

@@ -7,8 +7,6 @@ the compliance and breaches topics and Chromium loads customer acme's page.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +18,7 @@ import orjson
 import pytest
 
 from sla.events import format_ts
-from tests.integration.browser import Browser
+from tests.integration.browser import Browser, save_screenshot
 from tests.integration.monitorkit import Reader, Worker, keyed, produce, worker_env
 
 pytestmark = pytest.mark.integration
@@ -199,10 +197,7 @@ def test_a_customer_sees_its_numbers_and_only_its_own(kafka_bootstrap: str, work
     assert (owed["met"], owed["total"], owed["compliance_ratio"], owed["credit"]) == (
         "3", "5", "60%", "10%")
 
-    assert seen.screenshot is not None and seen.screenshot[:8] == b"\x89PNG\r\n\x1a\n"
-    (tmp_path / "portal.png").write_bytes(seen.screenshot)
-    if os.environ.get("SLAMON_PORTAL_SCREENSHOT"):  # how docs/portal.png is made
-        shutil.copy(tmp_path / "portal.png", os.environ["SLAMON_PORTAL_SCREENSHOT"])
+    save_screenshot(seen.screenshot, tmp_path, "portal-live.png")  # not docs/portal.png: the demo's
 
 
 def test_every_worker_shows_the_whole_picture(kafka_bootstrap: str, tmp_path: Path,

@@ -1,5 +1,5 @@
 """The portal's trend charts and printable report in headless Chromium (screenshot:
-docs/portal-trends.png), with assertions on the numbers the browser shows.
+portal-trends.png, the one in docs/), with assertions on the numbers the browser shows.
 
 The worker's real web application (its portal routes) runs on a local port in a thread of
 its own; its view is fed a month of windows the test writes, so the figures are known
@@ -20,8 +20,7 @@ from aiohttp import web
 from agents.app import create_app
 from agents.portal.view import PortalView
 from agents.settings import Settings
-from tests.conftest import REPO_ROOT
-from tests.integration.browser import Browser
+from tests.integration.browser import Browser, save_screenshot
 
 pytestmark = pytest.mark.integration
 
@@ -100,13 +99,13 @@ def portal_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, free_port) -> It
     thread.join(30)
 
 
-def test_chromium_shows_the_daily_trend_and_the_printable_report(portal_url: str) -> None:
+def test_chromium_shows_the_daily_trend_and_the_printable_report(portal_url: str,
+                                                                  tmp_path: Path) -> None:
     with Browser(width=1200, height=900) as browser:
         seen = browser.visit(f"{portal_url}/portal?token={ACME}", screenshot=True)
         report = browser.visit(f"{portal_url}/portal/acme/report/2026-11")  # the cookie
     assert seen.status == 200 and seen.statuses[0] == 303
-    assert seen.screenshot is not None and seen.screenshot[:8] == b"\x89PNG\r\n\x1a\n"
-    (REPO_ROOT / "docs" / "portal-trends.png").write_bytes(seen.screenshot)
+    save_screenshot(seen.screenshot, tmp_path, "portal-trends.png")
     html = seen.html
     section = html[html.index('<section data-service="payments"'):]
     chart = section[section.index("<svg"):section.index("</svg>")]

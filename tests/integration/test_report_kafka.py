@@ -1,5 +1,5 @@
 """`slamon report` reading the compliance and breach topics of the real broker, and its page
-in headless Chromium (screenshot: docs/report.png).
+in headless Chromium (screenshot: report.png, the one in docs/).
 
 The records are `slamon replay`'s for tests/unit/reportkit.py's month, produced to topics
 under a prefix of this test's own; the report read from Kafka must equal the one read from
@@ -21,8 +21,7 @@ import orjson
 import pytest
 
 from agents.cli import main
-from tests.conftest import REPO_ROOT
-from tests.integration.browser import Browser
+from tests.integration.browser import Browser, save_screenshot
 from tests.integration.monitorkit import produce
 from tests.unit import reportkit
 
@@ -84,7 +83,7 @@ def test_report_from_the_topics_equals_the_file_and_chromium_shows_its_numbers(
     page = tmp_path / "site" / "report.html"
     page.parent.mkdir()
     assert main([*common, "--config", str(config), "--output", str(page)]) == 0
-    seen = _browse(page, screenshot=REPO_ROOT / "docs" / "report.png")
+    seen = _browse(page, tmp_path)
     cells = _Cells(seen)
     assert cells.rows["row:payments:P1:response"] == {
         "met": "16", "breached": "4", "total": "20", "compliance_ratio": "80%",
@@ -119,8 +118,8 @@ def test_a_topic_that_is_not_there_is_named(kafka_bootstrap: str, tmp_path: Path
     assert status == 2 and f"no topic '{prefix}compliance'" in capsys.readouterr().err
 
 
-def _browse(page: Path, screenshot: Path) -> str:
-    """The page as Chromium built it, served over HTTP; its screenshot saved."""
+def _browse(page: Path, tmp_path: Path) -> str:
+    """The page as Chromium built it, served over HTTP; its screenshot saved (report.png)."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=page.parent)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -131,9 +130,8 @@ def _browse(page: Path, screenshot: Path) -> str:
                                  screenshot=True)
     finally:
         server.shutdown()
-    assert seen.status == 200 and seen.screenshot is not None
-    assert seen.screenshot[:8] == b"\x89PNG\r\n\x1a\n"
-    screenshot.write_bytes(seen.screenshot)
+    assert seen.status == 200
+    save_screenshot(seen.screenshot, tmp_path, "report.png")
     return seen.html
 
 

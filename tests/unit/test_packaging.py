@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -67,11 +68,29 @@ def test_every_python_the_project_claims_is_tested_in_ci() -> None:
 # --- built and installed -------------------------------------------------------------------------
 
 
+def source_copy(into: Path) -> Path:
+    """The working tree's files git would commit (tracked, or new and not ignored), copied.
+
+    A build writes into its source tree (slamon.egg-info): built from a copy, it leaves
+    the working tree as it was, and two test runs (.ci/run's Pythons) cannot collide there.
+    """
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO_ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source = REPO_ROOT / name
+        if source.is_file():  # not a file deleted from the working tree but not from git
+            target = into / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return into
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """sdist and wheel of the working tree, by `python -m build` (the wheel from the sdist)."""
     out = tmp_path_factory.mktemp("dist")
-    result = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(REPO_ROOT)],
+    source = source_copy(tmp_path_factory.mktemp("source"))
+    result = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(source)],
                             capture_output=True, text=True, check=False, timeout=600,
                             env=PURE_ENV)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
