@@ -14,7 +14,10 @@ handled up to that end, every event that was on the topic at T has been applied,
 the deadlines due by T fire. A worker catching up on a backlog (after a restart, an
 outage, a rebalance) therefore never fires a deadline that an event still queued would
 have stopped: the tick waits until the backlog is applied. (With the two partitions on
-different brokers the ends compare within a network delay.)
+different brokers the ends compare within a network delay.) A tick that cannot fire
+although events-p is handled up to the end its last fetch reported (a fetch older than
+the tick's) is sent again after TICK_RECHECK_MS, since a quiet events-p brings no batch
+that would fire it; a tick that never comes back, after TICK_RETRY_MS.
 
 Events held for a ticket not yet opened are judged against the wall clock while the
 partition is live, and against its event time while it catches up, as replay would.
@@ -44,6 +47,9 @@ __all__ = ["ClockService", "add_clock_agent"]
 logger = logging.getLogger(__name__)
 
 TICK_RETRY_MS = 5_000  # a tick not fired by then is sent again
+# A tick that arrived but could not fire, with events-p handled up to the end its last
+# fetch response reported, is sent again this soon instead (see `ClockService._held`).
+TICK_RECHECK_MS = 200
 
 
 class Tick(NamedTuple):
@@ -62,6 +68,33 @@ class Tick(NamedTuple):
     @staticmethod
     def encode(at: int) -> bytes:
         return orjson.dumps({"at": at})
+
+
+class TickRetries:
+    """When each partition's tick may be sent again: not while one is on its way."""
+
+    def __init__(self) -> None:
+        self._retry_at: dict[int, int] = {}  # partition -> earliest instant to send again
+
+    def sent(self, partition: int, at: int) -> None:
+        self._retry_at[partition] = at + TICK_RETRY_MS
+
+    def held(self, partition: int, now: int) -> None:
+        """The partition's tick arrived but could not fire: let it be sent again soon."""
+        soon = now + TICK_RECHECK_MS
+        if soon < self._retry_at.get(partition, soon + 1):
+            self._retry_at[partition] = soon
+
+    def fired(self, partition: int) -> None:
+        self._retry_at.pop(partition, None)
+
+    def clear(self) -> None:
+        self._retry_at.clear()
+
+    def wait_ms(self, partition: int, now: int) -> int | None:
+        """How long until the partition's tick may be sent again; None: it may be now."""
+        retry_at = self._retry_at.get(partition)
+        return None if retry_at is None or retry_at <= now else retry_at - now
 
 
 class ClockService:
@@ -91,7 +124,7 @@ class ClockService:
         self.index_stale = True
         self.declared = False
         self.pending_ticks: dict[int, Tick] = {}  # partition -> the latest tick not yet fired
-        self.ticks_in_flight: dict[int, int] = {}  # partition -> when its tick was sent
+        self.tick_retries = TickRetries()  # ticks on their way, and when to send again
         self.wake = asyncio.Event()
 
     @property
@@ -124,8 +157,11 @@ class ClockService:
             partition, ((r.key, r.value, r.offset) for r in records),
             now=wall_ms() if live else None)
         tick = self.pending_ticks.get(partition)
-        if tick is not None and await self.router.caught_up(tp, tick.as_of, position):
-            self.processor.fire_due(partition, tick.at, batch)
+        if tick is not None:
+            if await self.router.caught_up(tp, tick.as_of, position):
+                self.processor.fire_due(partition, tick.at, batch)
+            else:
+                await self._held(partition, position)
         await self._complete(batch)
 
     async def handle_ticks(self, tp: TP, records: Sequence[KafkaRecord]) -> None:
@@ -142,8 +178,25 @@ class ClockService:
         if tick is None:
             return
         if not await self.router.caught_up(TP(self.catalogue.events, partition), tick.as_of):
-            return  # events-p still has a backlog: its next batch fires the tick
+            await self._held(partition)  # with a backlog, its batches fire the tick
+            return
         await self._complete(self.processor.fire_due(partition, tick.at))
+
+    async def _held(self, partition: int, position: int | None = None) -> None:
+        """The partition's tick could not fire. When events-p is handled up to the end its
+        last fetch response reported, that response came before the tick's, and a quiet
+        events-p brings no batch that would fire the tick (only fetch responses without
+        records): send it again soon, not after TICK_RETRY_MS. While events-p has a backlog,
+        its batches fire the tick, and the last of them comes here."""
+        events = TP(self.catalogue.events, partition)
+        fetched = self.router.fetched(events)
+        if position is None:
+            position = await self.router.consumed(events)
+        if fetched is None or position is None or position >= fetched[0]:
+            logger.debug("tick of partition %d held (events handled to %s, last fetch %s): "
+                         "sending it again soon", partition, position, fetched)
+            self.tick_retries.held(partition, wall_ms())
+            self.wake.set()
 
     async def _complete(self, batch: Batch) -> None:
         """Outputs to Kafka, then the states to the changelog, then to the store: each waited
@@ -165,7 +218,7 @@ class ClockService:
         tick = self.pending_ticks.get(partition)
         if tick is not None and batch.fired_upto is not None and tick.at <= batch.fired_upto:
             del self.pending_ticks[partition]
-            self.ticks_in_flight.pop(partition, None)
+            self.tick_retries.fired(partition)
         self._maybe_wake(partition)  # the tick task sleeps while a tick is in flight
 
     def _maybe_wake(self, partition: int) -> None:
@@ -184,7 +237,7 @@ class ClockService:
         self.index_stale = True
         self.declared = False
         self.pending_ticks.clear()
-        self.ticks_in_flight.clear()
+        self.tick_retries.clear()
         self.wake.set()
 
     async def tick_loop(self) -> None:
@@ -206,9 +259,11 @@ class ClockService:
         sleep_ms = self.tick_interval * 1000
         index = self.processor.index
         due_partitions = []
+        retries = self.tick_retries
         for partition in self.owned_partitions():
-            sent = self.ticks_in_flight.get(partition)
-            if sent is not None and now - sent < TICK_RETRY_MS:
+            wait_ms = retries.wait_ms(partition, now)
+            if wait_ms is not None:  # its tick is on its way
+                sleep_ms = min(sleep_ms, wait_ms)
                 continue
             due = None if self.index_stale else index.next_due(partition)
             if self.index_stale or (due is not None and due <= now):
@@ -223,7 +278,7 @@ class ClockService:
         at = wall_ms()
         ticks = self.catalogue.ticks
         for partition in partitions:
-            self.ticks_in_flight[partition] = at
+            self.tick_retries.sent(partition, at)
             for delivery in await self.sender.send([Record(ticks, None, Tick.encode(at))],
                                                    partition=partition):
                 delivery.add_done_callback(_log_failure)
