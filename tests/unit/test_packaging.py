@@ -155,20 +155,19 @@ def test_the_installed_wheel_runs_the_commands(installed: Path, tmp_path: Path) 
 
 # --- the compiled engine (SLAMON_COMPILE=1: setup.py, README "Compiled engine") --------------
 
-# The sla modules setup.py leaves interpreted (its INTERPRETED); every other one is compiled,
-# and so is the worker's per-event glue outside sla/ (its GLUE).
-INTERPRETED = {"sla.errors"}
-
-
-def _setup_glue() -> list[str]:
-    """setup.py's GLUE as module names (setup.py builds when imported: read, not imported)."""
+def _setup_modules(name: str) -> list[str]:
+    """The module names of setup.py's list (or dict keys) `name`, read from its text (setup.py
+    builds when imported)."""
     tree = ast.parse((REPO_ROOT / "setup.py").read_text(encoding="utf-8"))
     (paths,) = [ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                and [getattr(t, "id", None) for t in node.targets] == ["GLUE"]]
+                and [getattr(t, "id", None) for t in node.targets] == [name]]
     return [path.removesuffix(".py").replace("/", ".") for path in paths]
 
 
-GLUE = _setup_glue()
+# The sla modules setup.py leaves interpreted (its INTERPRETED); every other one is compiled,
+# and so is the worker's per-event glue outside sla/ (its GLUE).
+INTERPRETED = set(_setup_modules("INTERPRETED"))
+GLUE = _setup_modules("GLUE")
 # Their unit tests, run against the compiled wheel by the last test below.
 GLUE_TESTS = ["test_processor.py", "test_outputs.py", "test_metrics_exposition.py",
               "test_event_fast_path.py"]
