@@ -214,6 +214,9 @@ class ComplianceService:
     writes that follow from it are committed (changelog, then store), as for the clocks;
     each key is written once per batch. A batch that fails leaves the tables as they
     were, and the open windows in memory are rebuilt from them before the next one.
+    Batches take turns (the batch consumer hands partitions over side by side): the
+    windows in memory are one `Compliance` for all partitions, and a batch points its
+    store at that partition's overlays until the batch is done.
     """
 
     def __init__(self, app: faust.App, processor: ComplianceProcessor, entries: RawTable,
@@ -226,6 +229,7 @@ class ComplianceService:
         self.partitions = partitions
         self.stale = True
         self.declared = False
+        self.turn = asyncio.Lock()
 
     @property
     def sender(self) -> BatchSender:
@@ -236,6 +240,10 @@ class ComplianceService:
         self.declared = False
 
     async def handle(self, tp: TP, records: Sequence[KafkaRecord]) -> None:
+        async with self.turn:
+            await self._handle(tp, records)
+
+    async def _handle(self, tp: TP, records: Sequence[KafkaRecord]) -> None:
         if not self.declared:
             await self.output.maybe_declare()
             self.declared = True

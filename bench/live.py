@@ -196,6 +196,7 @@ def detection_delay(run: Run, offsets: Offsets, clocks: int, spread: int) -> dic
                       for p in consumer.partitions_for_topic(prefix + "breaches")]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
+        cpu_before, ticks_before = team[0].cpu_seconds(), offsets.end(prefix + "ticks")
         emitted: list[float] = []
         arrived: list[float] = []
         stamped: list[float] = []  # detected_at - deadline: the instant of the tick that fired it
@@ -215,10 +216,13 @@ def detection_delay(run: Run, offsets: Offsets, clocks: int, spread: int) -> dic
                     fired.append(appended - detected)
         consumer.close()
         rss = team[0].rss_bytes()
+        cpu = team[0].cpu_seconds() - cpu_before  # mostly the breaches' window: ticks cost
+        ticks = offsets.end(prefix + "ticks") - ticks_before
     finally:
         team[0].stop()
     return {"clocks": clocks, "spread_s": spread, "breaches": len(arrived),
             "first_deadline": format_ts(first_deadline), "rss_mb": round(rss / 2**20),
+            "worker_cpu_s": round(cpu, 1), "ticks_sent": ticks,
             "emitted_delay_s": quantiles(emitted), "arrival_delay_s": quantiles(arrived),
             "tick_instant_after_deadline_s": quantiles(stamped),
             "emitted_after_tick_instant_s": quantiles(fired)}
@@ -279,7 +283,8 @@ def summary(result: dict) -> str:
         a = d["arrival_delay_s"]
         parts.append(f"breach delay p50 {a.get('p50')} s p99 {a.get('p99')} s max {a.get('max')}"
                      f" s [target p99 < {TARGET_P99} s] over {d['breaches']:,} breaches of "
-                     f"{d['clocks']:,} clocks")
+                     f"{d['clocks']:,} clocks ({d['ticks_sent']:,} ticks, worker "
+                     f"{d['worker_cpu_s']} CPU s)")
     if "memory" in result:
         parts.append("memory " + ", ".join(
             f"{m['rss_bytes_per_ticket']:,} B/ticket ({m['added_bytes_per_ticket']:,} added)"

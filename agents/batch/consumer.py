@@ -11,7 +11,10 @@ A handler gets at most `max_records` records of one partition, in offset order. 
 returns, the offsets are acked (committed with Faust's next commit, after the producer
 is flushed); when it raises, they are not, and the same records are handed to it again
 after a pause, until they succeed or the partition moves to another worker. A batch in
-flight stands in Faust's set of unacked messages, so a rebalance waits for it.
+flight stands in Faust's set of unacked messages, so a rebalance waits for it. The
+partitions of a fetch are handed over side by side, one lane per partition number (its
+topics in order), so a batch waiting for Kafka's acks holds up no other partition's:
+handlers must keep what partitions share consistent across their waits.
 
 Faust internals this relies on (faust-streaming is pinned; tests/unit/test_faust_contract.py
 fails loudly when an upgrade changes them): `Consumer._drain_messages`,
@@ -202,16 +205,52 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     async def _handle_records(self, router: BatchRouter, records: Mapping[TP, list[Any]],
                               active: set[TP] | None) -> None:
+        """Hand a fetch's records over: each partition number's topics in one lane, in order;
+        the lanes side by side.
+
+        A batch's handler waits twice for Kafka (its outputs, then its table writes): one
+        partition after another, every batch waited for the acks of all before it. The
+        topics of one partition number (events-p, ticks-p) share their tickets, so they stay
+        in one lane; topics with no batch handler take Faust's path first, one by one.
+        """
         generation = self.app.consumer_generation_id
         router.consumer = self
         router.in_hand = set(records)
-        fetched_by_tp = list(records.items())
-        for index, (tp, fetched) in enumerate(fetched_by_tp):
+        lanes: dict[int, list[tuple[TP, list[Any]]]] = {}
+        faust_path: list[tuple[TP, list[Any]]] = []
+        for tp, fetched in records.items():
+            if tp.topic in router.handlers:
+                lanes.setdefault(tp.partition, []).append((tp, fetched))
+            else:
+                faust_path.append((tp, fetched))
+        if faust_path:
+            await self._handle_lane(router, faust_path, active, generation)
+        if len(lanes) <= 1:
+            for lane in lanes.values():
+                await self._handle_lane(router, lane, active, generation)
+            return
+        tasks = [asyncio.ensure_future(self._handle_lane(router, lane, active, generation))
+                 for lane in lanes.values()]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # The first error (a cancelled lane counts: a delivery cancelled as the consumer
+            # stops) goes up as one lane's would; the other lanes stop at their next wait.
+            # (Not a TaskGroup: it ignores a lane that ends cancelled, and its records,
+            # fetched and never handled, would be skipped.)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _handle_lane(self, router: BatchRouter, lane: list[tuple[TP, list[Any]]],
+                           active: set[TP] | None, generation: int) -> None:
+        for index, (tp, fetched) in enumerate(lane):
             router.in_hand.discard(tp)
             if self.app.consumer_generation_id != generation or not self.flow_active:
                 # A rebalance or a recovery began: what is left is fetched again later.
                 await self._rewind({left: self._first_unread(left, unread)
-                                    for left, unread in fetched_by_tp[index:]})
+                                    for left, unread in lane[index:]})
                 return
             if active is not None and tp not in active and tp not in self._buffered_partitions:
                 # Paused after the fetch (a recovery began; `active` is Faust's live set).

@@ -3,9 +3,12 @@ replace, retractions withdraw, the same summary as replay."""
 
 from __future__ import annotations
 
-import orjson
+import asyncio
 
-from agents.compliance import ComplianceProcessor
+import orjson
+from faust.types import TP
+
+from agents.compliance import ComplianceProcessor, ComplianceService
 from sla.events import parse_ts
 from streams.topics import TopicCatalogue
 
@@ -71,3 +74,50 @@ def test_lateness_keeps_a_window_open_and_windows_are_rebuilt_from_the_table():
     fresh.handle(0, outcome("T3", "2026-12-01T10:59:00Z"))  # late, inside the lateness
     [hour] = records(fresh.handle(0, outcome("T4", "2026-12-01T11:02:00Z")))
     assert hour["total"] == 2
+
+
+async def test_compliance_batches_take_turns() -> None:
+    """The batch consumer hands partitions over side by side, but the compliance windows in
+    memory are one for all partitions: partition 1's batch starts once partition 0's
+    (waiting for Kafka's acks) is done, and each batch counts into its own overlays."""
+    steps: list[tuple[str, int]] = []
+
+    class Overlay(dict):
+        def __init__(self, partition: int) -> None:
+            super().__init__()
+            self.partition = partition
+
+        async def commit(self, sender: object) -> None:
+            await asyncio.sleep(0.01)  # the changelog's acks
+            steps.append(("committed", self.partition))
+
+    class Table:
+        def overlay(self, partition: int) -> Overlay:
+            return Overlay(partition)
+
+        def items(self) -> list:
+            return []
+
+    class Processor:
+        def __init__(self) -> None:
+            self.store = type("Store", (), {"entries": None, "clocks": None})()
+
+        def rebuild(self, items: object) -> None:
+            pass
+
+        def handle(self, partition: int, value: bytes) -> list:
+            assert self.store.entries.partition == partition
+            steps.append(("counted", partition))
+            return []
+
+    class Sender:
+        async def send(self, outputs: list) -> list:
+            return []
+
+    app = type("App", (), {"slamon_sender": Sender()})()
+    service = ComplianceService(app, Processor(), Table(), Table(), None, 2)
+    service.declared = True
+    records = [type("Rec", (), {"value": b"{}", "offset": 0})()]
+    await asyncio.gather(service.handle(TP("c", 0), records), service.handle(TP("c", 1), records))
+    assert steps == [("counted", 0), ("committed", 0), ("committed", 0),
+                     ("counted", 1), ("committed", 1), ("committed", 1)]
