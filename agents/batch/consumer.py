@@ -180,7 +180,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 if not records or self.should_stop:
                     continue
                 if not self.flow_active:
-                    await self._seek_back()
+                    await self._seek_back(records)
                     continue
                 await self._handle_records(router, records, active)
         except self.consumer_stopped_errors:
@@ -197,11 +197,27 @@ class BatchConsumer(faust_aiokafka.Consumer):
             self.log.exception("Drain messages raised: %r", exc)
             raise
 
-    async def _seek_back(self) -> None:
+    async def _seek_back(self, records: Mapping[TP, list[Any]]) -> None:
+        """Records fetched while the flow is stopped (a rebalance or a recovery began) are not
+        handed over: seek back to them, to fetch them again once the flow resumes.
+
+        Faust seeks to the committed offsets, which leaves alone a partition with none
+        (aiokafka seeks only offsets > 0): those are rewound to their first record not
+        handed over. Without it, a worker that fetched a new partition's first records as
+        a second worker joined went on after them (tests/integration/test_portal_live.py,
+        on a broker with thousands of topics, where joining takes seconds).
+        """
         try:
             await self.perform_seek()
         except Exception as exc:
             self.log.warning("exception performing seek when flow not active %r", exc)
+        uncommitted = {tp: self._first_unread(tp, fetched) for tp, fetched in records.items()
+                       if not self._committed_offset.get(tp)}
+        if uncommitted:
+            logger.info("records fetched while the flow was stopped, fetched again: %s",
+                        {f"{tp.topic}:{tp.partition}": offset
+                         for tp, offset in uncommitted.items()})
+            await self._rewind(uncommitted)
 
     async def _handle_records(self, router: BatchRouter, records: Mapping[TP, list[Any]],
                               active: set[TP] | None) -> None:

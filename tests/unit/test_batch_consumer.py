@@ -182,3 +182,19 @@ async def test_a_lane_that_fails_stops_the_others_with_its_own_error(
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(consumer._handle_records(router, records, active=None), 5)
     assert cancelled.is_set()
+
+
+async def test_records_fetched_while_the_flow_is_stopped_are_fetched_again(
+        consumer: BatchConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebalance stopped the flow after the fetch: Faust seeks the partitions with a
+    committed offset back to it; one with none (a new partition's first records, as a second
+    worker joined) is rewound to its first record, or the worker would go on after them."""
+    p0, p1 = TP(EVENTS, 0), TP(EVENTS, 1)
+
+    async def seek_to_committed() -> None:
+        consumer._committed_offset[p0] = 3  # what Faust's perform_seek leaves behind
+
+    monkeypatch.setattr(consumer, "perform_seek", seek_to_committed)
+    consumer.flow_active = False
+    await consumer._seek_back({p0: _records(3, 4), p1: _records(0, 12)})
+    assert consumer.sought == [(1, 0)]  # type: ignore[attr-defined]
