@@ -12,8 +12,11 @@ delivered late (after a few later events) so that the engine's recompute path
 runs too. Then, in one run, it measures on that file:
 
 - baseline: `orjson.loads` of every line, in this process (best of three);
-- replay: `slamon replay` as a subprocess writing to /dev/null (wall time, the child's CPU
-  time and peak RSS from getrusage(RUSAGE_CHILDREN));
+- replay: `slamon replay` as a subprocess, its output read through a pipe and hashed (wall
+  time, the command's CPU time and peak RSS from wait4);
+- replay with `--jobs N` for each N of `--jobs` (default 2): the same command split over N
+  shard processes (CPU time counts every process; peak RSS is the largest one's), its output
+  checked to be byte for byte that of the plain replay;
 - engine (unless --no-engine): the same decode + `Replay.feed` in this process,
   without encoding the output, to show what the command line adds around it.
 
@@ -28,11 +31,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -66,12 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", default=str(REPO / "bench" / "out"))
     parser.add_argument("--regenerate", action="store_true", help="ignore a cached file")
     parser.add_argument("--no-engine", action="store_true", help="skip the in-process engine run")
+    parser.add_argument("--jobs", default="2",
+                        help="comma-separated --jobs values to measure besides 1 (default 2; "
+                             "'' for none)")
     args = parser.parse_args(argv)
+    jobs = [int(n) for n in args.jobs.split(",") if n.strip()]
 
     load_before = os.getloadavg()
     path, profile = prepare_file(args)
     baseline = measure_baseline(path)
     replay = measure_replay(path, args.policies)
+    split = {str(n): measure_replay(path, args.policies, n, expect=replay["output_sha256"])
+             for n in jobs}
     figures: dict = {
         "file": str(path),
         "events": profile["events"],
@@ -79,13 +88,15 @@ def main(argv: list[str] | None = None) -> int:
         "input": profile,
         "baseline_orjson_loads": baseline,
         "slamon_replay": replay,
+        "slamon_replay_jobs": split,
     }
     if not args.no_engine:
         figures["engine_in_process"] = measure_engine(path, args.policies)
-    for name in ("slamon_replay", "engine_in_process"):
-        if name in figures:
-            rate = figures[name]["events_per_s"]
-            figures[name]["ratio_to_baseline"] = round(rate / baseline["events_per_s"], 4)
+    for measured in [figures.get("slamon_replay"), figures.get("engine_in_process"),
+                     *split.values()]:
+        if measured:
+            rate = measured["events_per_s"]
+            measured["ratio_to_baseline"] = round(rate / baseline["events_per_s"], 4)
     figures["targets"] = {"events_per_s": TARGET_EVENTS_PER_S, "ratio_to_baseline": TARGET_RATIO}
     figures["meets_targets"] = (replay["events_per_s"] >= TARGET_EVENTS_PER_S
                                 and replay["ratio_to_baseline"] >= TARGET_RATIO)
@@ -97,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     (Path(args.out_dir) / "replay-last.json").write_text(text + "\n")
     print(summary_line(figures), file=sys.stderr)
-    return 0 if replay["exit_status"] == 0 else 1
+    failed = [run for run in [replay, *split.values()]
+              if run["exit_status"] != 0 or run.get("same_output") is False]
+    return 1 if failed else 0
 
 
 # -- the input file ------------------------------------------------------------------------------
@@ -195,27 +208,40 @@ def measure_baseline(path: Path, repeat: int = 3) -> dict:
     return _rate(lines, best) | {"runs": repeat, "of": "best"}
 
 
-def replay_command(path: Path, policies: str) -> list[str]:
-    """`slamon replay` as installed next to this interpreter, or through the module."""
+def replay_command(path: Path, policies: str, jobs: int = 1) -> list[str]:
+    """`slamon replay` as installed next to this interpreter, or through the module; its
+    records on stdout."""
     script = Path(sys.executable).with_name("slamon")
     head = [str(script)] if script.exists() else [sys.executable, "-m", "agents.cli"]
-    return [*head, "replay", "--policies", policies, "--events", str(path), "--output", os.devnull]
+    return [*head, "replay", "--policies", policies, "--events", str(path), "--jobs", str(jobs)]
 
 
-def measure_replay(path: Path, policies: str) -> dict:
-    """Wall time of the whole command (start-up and policy loading included)."""
-    command = replay_command(path, policies)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def measure_replay(path: Path, policies: str, jobs: int = 1, expect: str | None = None) -> dict:
+    """Wall time of the whole command (start-up and policy loading included), and a digest of
+    what it wrote (hashed as it comes, in this process: its CPU is not the command's)."""
+    command = replay_command(path, policies, jobs)
+    digest = hashlib.sha256()
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    with subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as done:
+        assert done.stdout is not None and done.stderr is not None
+        while chunk := done.stdout.read(1 << 20):
+            digest.update(chunk)
+        errors = done.stderr.read()
+        # Reaped here for this run's own usage: the command's CPU with its shard processes'
+        # (which it waits for), and the peak RSS of the largest of them.
+        _, status, usage = os.wait4(done.pid, 0)
+        done.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    peak_kib = after.ru_maxrss  # KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    peak_kib = usage.ru_maxrss  # KiB on Linux
     lines = sum(1 for _ in path.open("rb"))
-    stderr = done.stderr.decode(errors="replace").strip().splitlines()
+    stderr = errors.decode(errors="replace").strip().splitlines()
+    sha256 = digest.hexdigest()
     return _rate(lines, seconds) | {
+        "jobs": jobs,
+        "output_sha256": sha256,
+        **({} if expect is None else {"same_output": sha256 == expect}),
         "cpu_seconds": round(cpu, 3),
         "events_per_cpu_s": round(lines / cpu) if cpu else None,
         "command": " ".join(command),
@@ -262,7 +288,10 @@ def summary_line(figures: dict) -> str:
             f"{replay['events_per_s']:,} events/s ({replay['events_per_cpu_s']:,} per CPU s), "
             f"{replay['ratio_to_baseline']:.3f} of orjson.loads ({base['events_per_s']:,}/s), "
             f"peak RSS {replay['peak_rss_mib']} MiB, load {load}; "
-            f"targets >= {TARGET_EVENTS_PER_S:,}/s and >= {TARGET_RATIO} of baseline: {verdict}")
+            + "".join(f"--jobs {n}: {run['events_per_s']:,}/s ({run['events_per_cpu_s']:,} per "
+                      f"CPU s{'' if run['same_output'] else ', OUTPUT DIFFERS'}); "
+                      for n, run in figures["slamon_replay_jobs"].items())
+            + f"targets >= {TARGET_EVENTS_PER_S:,}/s and >= {TARGET_RATIO} of baseline: {verdict}")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 
 from sla.errors import InvalidEvent
+from sla.replay import DecodeError
 
-__all__ = ["MAX_EVENT_BYTES", "decode_event"]
+__all__ = ["MAX_EVENT_BYTES", "decode_event", "decode_line"]
 
 MAX_EVENT_BYTES = 64 * 1024  # a service event is small; anything larger is a mistake upstream
 
@@ -24,3 +25,16 @@ def decode_event(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidEvent("not_json", f"not JSON: {error}") from None
+
+
+def decode_line(raw: bytes) -> Any:
+    """A replayed line's JSON, or a DecodeError saying (in `decode_event`'s words) why not."""
+    try:
+        if len(raw) <= MAX_EVENT_BYTES:
+            return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return decode_event(raw)
+    except InvalidEvent as error:
+        return DecodeError(error.code, error.message)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO
 
 HELP = "replay a file of events offline and print breach/warning/outcome/compliance records"
 
@@ -33,6 +34,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(future_ts), as a worker does by its clock (default 300); "
                              "without --as-of replay has no clock and takes any time")
     parser.add_argument("--output", default="-", help="where to write records (default stdout)")
+    parser.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                        help="replay in N processes, the tickets split between them; the "
+                             "output is the same (default 1; 0: one per CPU)")
+
+
+def _jobs(text: str) -> int:
+    import os
+
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if jobs < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (one per CPU) or more, not {jobs}")
+    if jobs == 0:
+        jobs = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                else os.cpu_count() or 1)
+    return jobs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"slamon replay: {error}", file=sys.stderr)
             return 2
     not_after = None if as_of is None else as_of + round(args.max_future * 1000)
-    replay = Replay(Engine(policies, lateness_ms=round(args.lateness * 1000)), not_after)
+    make_engine = functools.partial(Engine, policies, lateness_ms=round(args.lateness * 1000))
+    replay = Replay(make_engine(), not_after)
     try:
         source = sys.stdin.buffer if args.events == "-" else open(args.events, "rb")  # noqa: SIM115
     except OSError as error:
@@ -72,7 +92,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         with _without_cyclic_gc():
-            counts = _replay_stream(replay, source, sink, as_of)
+            if args.jobs > 1:
+                from agents.replayjobs import ShardFailed
+
+                try:
+                    counts, replay = _replay_in_jobs(args.jobs, make_engine, not_after, source,
+                                                     sink, as_of)
+                except ShardFailed as error:
+                    print(f"slamon replay: {error}", file=sys.stderr)
+                    return 1
+            else:
+                counts = _replay_stream(replay, source, sink, as_of)
             summary = _summary(replay, counts)
             del replay  # freed while the collector is paused: see _without_cyclic_gc
     finally:
@@ -87,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 def _replay_stream(replay, source: BinaryIO, sink: BinaryIO, as_of: int | None) -> Counter:
     import orjson
 
-    from streams.codec import MAX_EVENT_BYTES
+    from streams.codec import MAX_EVENT_BYTES, decode_line
 
     counts: Counter = Counter()
     progress = _Progress(source) if sys.stderr.isatty() else None
@@ -100,14 +130,14 @@ def _replay_stream(replay, source: BinaryIO, sink: BinaryIO, as_of: int | None) 
         if raw.isspace():  # a blank line (a line read from a file is never empty)
             continue
         try:  # streams.codec.decode_event, written out for the usual line
-            obj = loads(raw) if len(raw) <= MAX_EVENT_BYTES else _decode(raw)
+            obj = loads(raw) if len(raw) <= MAX_EVENT_BYTES else decode_line(raw)
         except not_json:
-            obj = _decode(raw)
+            obj = decode_line(raw)
         for record in feed(obj, line):
             counts[record["kind"]] += 1
             write(dumps(record, option=newline))
         if progress is not None and line % PROGRESS_EVERY == 0:
-            progress.show(line, replay)
+            progress.show(line, replay.open_tickets)
     for record in replay.finish(as_of):
         counts[record["kind"]] += 1
         write(dumps(record, option=newline))
@@ -116,16 +146,24 @@ def _replay_stream(replay, source: BinaryIO, sink: BinaryIO, as_of: int | None) 
     return counts
 
 
-def _decode(raw: bytes) -> Any:
-    """The decoded line, or a DecodeError saying (in the codec's words) why it is not one."""
-    from sla.errors import InvalidEvent
-    from sla.replay import DecodeError
-    from streams.codec import decode_event
+def _replay_in_jobs(jobs: int, make_engine, not_after: int | None, source: BinaryIO,
+                    sink: BinaryIO, as_of: int | None):
+    """`--jobs N`: the same records from N shard processes (`agents.replayjobs`)."""
+    from agents.replayjobs import ShardedReplay, process_shards
 
+    shards = process_shards(jobs, make_engine, not_after)
     try:
-        return decode_event(raw)
-    except InvalidEvent as error:
-        return DecodeError(error.code, error.message)
+        sharded = ShardedReplay(make_engine(), shards, not_after)
+        progress = _Progress(source) if sys.stderr.isatty() else None
+        show = None if progress is None else (
+            lambda line: progress.show(line, sharded.open_tickets))
+        counts = sharded.run(source, sink.write, as_of, show)
+        if progress is not None:
+            progress.done()
+    finally:
+        for shard in shards:
+            shard.close()
+    return counts, sharded.replay
 
 
 @contextlib.contextmanager
@@ -163,14 +201,14 @@ class _Progress:
         except (OSError, ValueError):
             self.size = 0
 
-    def show(self, line: int, replay) -> None:
+    def show(self, line: int, open_tickets: int) -> None:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         share = ""
         if self.size:
             with contextlib.suppress(OSError):
                 share = f" {100 * self.source.tell() / self.size:5.1f}%"
         sys.stderr.write(f"\r{line:>12,} lines{share} {line / elapsed:>10,.0f} lines/s "
-                         f"{replay.open_tickets:>9,} tickets")
+                         f"{open_tickets:>9,} tickets")
         sys.stderr.flush()
 
     def done(self) -> None:

@@ -1,0 +1,331 @@
+"""`slamon replay --jobs N`: one replay split by ticket over N processes, merged in order.
+
+The reader (this process) decodes and checks each line, keeps the watermark, and hands each
+valid event to the shard that owns its ticket (`sla.replay_shard`), in batches of lines.
+Every shard gets the watermark after every line of the batch. Each shard returns its records
+keyed by where one replay would have written them; the reader merges the shards' sorted
+lists with its own rejections, counts compliance as it goes (windows span tickets), and
+writes. The output is byte for byte that of `--jobs 1`.
+
+Batches are pipelined: while the shards work on one batch the reader decodes the next and
+merges the one before. A sender thread per shard writes its batches, so that a shard
+blocked on writing a large result never waits for a reader blocked on sending it more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import multiprocessing
+import queue
+import signal
+import threading
+import traceback
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from operator import itemgetter
+from typing import Any, Protocol
+
+import orjson
+
+from sla.engine import Engine
+from sla.errors import InvalidEvent
+from sla.events import Event, parse_event
+from sla.replay import DecodeError, Replay
+from sla.replay_shard import APPLIED, ReplayShard
+from sla.ticket import NEVER
+from streams.codec import decode_line
+
+__all__ = ["ShardedReplay", "LocalShard", "ProcessShard", "ShardFailed", "process_shards"]
+
+BATCH_LINES = 4096
+IN_FLIGHT = 2  # batches handed to the shards before the reader waits for the oldest
+# Records that compliance counts (`Replay._collect`).
+_COUNTED = frozenset({"outcome", "retraction", "survey"})
+
+_as_event = tuple.__new__  # Event(*fields) without the NamedTuple's Python-level __new__
+
+# A shard's answer to a batch: its records as (key, kind, JSON line), sorted by key, and
+# how many tickets it holds.
+Keyed = tuple[tuple, str, bytes]
+Answer = tuple[list[Keyed], int]
+
+
+class Shard(Protocol):
+    """Where one shard runs: `submit` hands it work, `answer` returns the oldest answer."""
+
+    def submit(self, work: tuple) -> None: ...
+
+    def answer(self) -> Answer: ...
+
+    def close(self) -> None: ...
+
+
+class ShardWorker:
+    """A shard's side: batches of events in, keyed JSON lines out."""
+
+    def __init__(self, engine: Engine, not_after: int | None) -> None:
+        self.shard = ReplayShard(engine, not_after)
+
+    def handle(self, work: tuple) -> Answer:
+        shard = self.shard
+        if work[0] == "finish":
+            keyed = shard.finish_shard(work[1])
+        else:
+            _, first_line, after, events = work
+            shard.watermarks(first_line, after)
+            keyed = []
+            feed = shard.feed_event
+            for line, fields in events:
+                keyed += feed(_as_event(Event, fields), line)
+            keyed += shard.sync(first_line + len(after) - 1)
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        return ([(key, record["kind"], dumps(record, option=newline)) for key, record in keyed],
+                shard.open_tickets)
+
+
+class LocalShard:
+    """A shard in this process: for tests, and the proof that the merge needs no processes."""
+
+    def __init__(self, engine: Engine, not_after: int | None) -> None:
+        self.worker = ShardWorker(engine, not_after)
+        self.answers: deque[Answer] = deque()
+
+    def submit(self, work: tuple) -> None:
+        self.answers.append(self.worker.handle(work))
+
+    def answer(self) -> Answer:
+        return self.answers.popleft()
+
+    def close(self) -> None:
+        pass
+
+
+class ShardFailed(RuntimeError):
+    """A shard process failed or stopped; the message says which and why."""
+
+
+class ProcessShard:
+    """A shard in a child process, fed through a pipe by a sender thread."""
+
+    def __init__(self, index: int, context: Any, make_engine: Callable[[], Engine],
+                 not_after: int | None, siblings: list[ProcessShard]) -> None:
+        self.index = index
+        self._conn, child = context.Pipe()
+        # A forked child inherits this process's end of its own pipe and of its siblings':
+        # it closes them, or a shard would never see the end of its input when this
+        # process closes its end (or dies).
+        inherited = [self._conn] + [sibling._conn for sibling in siblings]
+        self._process = context.Process(target=_serve,
+                                        args=(child, inherited, make_engine, not_after),
+                                        name=f"slamon-replay-shard-{index}", daemon=True)
+        self._process.start()
+        child.close()
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send, daemon=True)
+        self._sender.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def submit(self, work: tuple) -> None:
+        self._outbox.put(work)
+
+    def answer(self) -> Answer:
+        try:
+            status, payload = self._conn.recv()
+        except EOFError:
+            code = self._process.exitcode if not self._process.is_alive() else None
+            raise ShardFailed(f"replay shard {self.index} stopped (exit code {code})") from None
+        if status == "error":
+            raise ShardFailed(f"replay shard {self.index} failed:\n{payload}")
+        return payload
+
+    def close_pipe(self) -> None:
+        """The end of the shard's input: it stops once it has answered what it was sent."""
+        self._outbox.put(None)
+        self._sender.join()
+        self._conn.close()
+
+    def close(self) -> None:
+        if not self._conn.closed:
+            self.close_pipe()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+    def _send(self) -> None:
+        while (work := self._outbox.get()) is not None:
+            try:
+                self._conn.send(work)
+            except OSError:
+                return  # the shard is gone: `answer` says so
+
+
+def _serve(conn: Any, inherited: list[Any], make_engine: Callable[[], Engine],
+           not_after: int | None) -> None:
+    for other in inherited:
+        other.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the reader's: it closes the pipes
+    try:
+        worker = ShardWorker(make_engine(), not_after)
+        while True:
+            try:
+                work = conn.recv()
+            except EOFError:
+                return  # the reader is done (or gone)
+            conn.send(("ok", worker.handle(work)))
+    except Exception:  # noqa: BLE001 -- handed to the reader, which reports it
+        with contextlib.suppress(OSError):  # unless the reader is gone already
+            conn.send(("error", traceback.format_exc()))
+
+
+def process_shards(jobs: int, make_engine: Callable[[], Engine],
+                   not_after: int | None) -> list[Shard]:
+    """`jobs` shard processes; forked where the platform can, so they start in milliseconds."""
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    shards: list[ProcessShard] = []
+    for index in range(jobs):
+        shards.append(ProcessShard(index, context, make_engine, not_after, list(shards)))
+    return list(shards)
+
+
+class ShardedReplay:
+    """The reader and merger of a replay split over `shards` (see the module)."""
+
+    def __init__(self, engine: Engine, shards: list[Shard], not_after: int | None = None,
+                 batch_lines: int = BATCH_LINES) -> None:
+        # The reader's own replay: its watermark, rejections and compliance (no tickets).
+        self.replay = Replay(engine, not_after)
+        self.shards = shards
+        self.batch_lines = batch_lines
+        self.open_tickets = 0
+        self._pending: deque[tuple[int, list[int], list[Keyed]]] = deque()
+        self._watermark = NEVER  # after the last line merged
+
+    def run(self, lines: Iterable[bytes], write: Callable[[bytes], Any],
+            as_of: int | None = None, progress: Callable[[int], None] | None = None) -> Counter:
+        """Replay `lines`; write each output line with `write`; the records of each kind."""
+        counts: Counter = Counter()
+        line = 0
+        batch: list[bytes] = []
+        for raw in lines:
+            batch.append(raw)
+            if len(batch) == self.batch_lines:
+                self._submit(line + 1, batch)
+                line += len(batch)
+                batch = []
+                if len(self._pending) > IN_FLIGHT:
+                    self._merge_oldest(write, counts)
+                if progress is not None:
+                    progress(line)
+        if batch:
+            self._submit(line + 1, batch)
+        while self._pending:
+            self._merge_oldest(write, counts)
+        self._finish(as_of, write, counts)
+        return counts
+
+    def _submit(self, first_line: int, batch: list[bytes]) -> None:
+        replay, n = self.replay, len(self.shards)
+        watermark, known, not_after = replay.watermark, replay._known_types, replay.not_after
+        after: list[int] = []
+        owned: list[list[tuple[int, tuple]]] = [[] for _ in range(n)]
+        rejected: list[Keyed] = []
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        for line, raw in enumerate(batch, first_line):
+            if raw.isspace():  # a blank line: no event, as `slamon replay` skips it
+                after.append(watermark)
+                continue
+            replay.events += 1
+            obj = decode_line(raw)
+            try:
+                if isinstance(obj, DecodeError):
+                    record = replay._rejected(line, obj.code, obj.message)
+                else:
+                    event = parse_event(obj, known, ref=line, not_after=not_after)
+                    if event.ts > watermark:
+                        watermark = event.ts
+                    after.append(watermark)
+                    # Its fields as a plain tuple (a slice): cheaper to pickle than the
+                    # Event, and far cheaper than decoding and checking the line again.
+                    owned[hash(event.ticket_id) % n].append((line, event[:]))
+                    continue
+            except InvalidEvent as error:
+                record = replay._rejected(line, getattr(error, "code", "invalid"), str(error),
+                                          obj)
+            after.append(watermark)
+            rejected.append(((line, APPLIED, 0), "rejected", dumps(record, option=newline)))
+        replay.watermark = watermark
+        for shard, lines in zip(self.shards, owned, strict=True):
+            shard.submit(("batch", first_line, after, lines))
+        self._pending.append((first_line, after, rejected))
+
+    def _merge_oldest(self, write: Callable[[bytes], Any], counts: Counter) -> None:
+        first_line, after, rejected = self._pending.popleft()
+        answers = [shard.answer() for shard in self.shards]
+        self.open_tickets = sum(tickets for _, tickets in answers)
+        compliance = self.replay.compliance
+        # The lines that moved the watermark: one replay closes windows on each (after the
+        # deadlines the line fired, before the line's own records).
+        moved: list[tuple[int, int]] = []
+        previous = self._watermark
+        for line, watermark in enumerate(after, first_line):
+            if watermark > previous:
+                moved.append((line, watermark))
+                previous = watermark
+        self._watermark = previous
+        closes = iter(moved)
+        next_close = next(closes, None)
+        loads = orjson.loads
+        for key, kind, payload in _merged([records for records, _ in answers] + [rejected]):
+            while next_close is not None and (
+                    next_close[0] < key[0] or next_close[0] == key[0] and key[1] == APPLIED):
+                self._write_all(compliance.close_until(next_close[1]), write, counts)
+                next_close = next(closes, None)
+            if kind in _COUNTED:
+                compliance.observe(loads(payload))
+            counts[kind] += 1
+            write(payload)
+        while next_close is not None:
+            self._write_all(compliance.close_until(next_close[1]), write, counts)
+            next_close = next(closes, None)
+
+    def _finish(self, as_of: int | None, write: Callable[[bytes], Any], counts: Counter) -> None:
+        replay = self.replay
+        end = replay.watermark if as_of is None else max(as_of, replay.watermark)
+        for shard in self.shards:
+            shard.submit(("finish", end))
+        answers = [shard.answer() for shard in self.shards]
+        loads = orjson.loads
+        for _key, kind, payload in _merged([records for records, _ in answers]):
+            if kind in _COUNTED:
+                replay.compliance.observe(loads(payload))
+            counts[kind] += 1
+            write(payload)
+        replay.watermark = end
+        self._write_all(replay.compliance.close_until(end, final=True), write, counts)
+
+    @staticmethod
+    def _write_all(records: list[dict], write: Callable[[bytes], Any], counts: Counter) -> None:
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        for record in records:
+            counts[record["kind"]] += 1
+            write(dumps(record, option=newline))
+
+
+def _merged(lists: list[list[Keyed]]) -> list[Keyed]:
+    """Sorted lists merged by key (keys are unique: a key names one record). Sorting their
+    concatenation merges the runs in C, where `heapq.merge` would step through Python for
+    each record."""
+    lists = [records for records in lists if records]
+    if len(lists) == 1:
+        return lists[0]
+    return sorted(itertools.chain.from_iterable(lists), key=itemgetter(0))
