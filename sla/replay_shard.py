@@ -52,16 +52,22 @@ class ReplayShard(Replay):
 
     def __init__(self, engine: Engine, not_after: int | None = None) -> None:
         super().__init__(engine, not_after)
-        # The watermark after each line, by line number (line 0: before the first line).
+        # The watermark after each line from line `_first` on (line 0: before the first
+        # line). Lines before the last synced one are dropped: no firing looks them up.
         self._after: list[int] = [NEVER]
+        self._first = 0
         self._synced = 0  # the last line whose firing this shard has caught up with
         self._pushed: dict[int, tuple] = {}  # heap key -> when it was pushed (see the module)
         self._push: tuple = (0, APPLIED)  # where `_schedule` pushes now
 
     def watermarks(self, first_line: int, after: list[int]) -> None:
         """The watermark after each line from `first_line` on (every line, the shard's or not)."""
-        if first_line != len(self._after):
-            raise ValueError(f"watermarks from line {first_line}; expected line {len(self._after)}")
+        expected = self._first + len(self._after)
+        if first_line != expected:
+            raise ValueError(f"watermarks from line {first_line}; expected line {expected}")
+        if self._synced > self._first:  # memory stays that of a batch, not of the input
+            del self._after[:self._synced - self._first]
+            self._first = self._synced
         self._after.extend(after)
 
     def feed_event(self, event: Event, line: int) -> list[KeyedRecord]:
@@ -72,7 +78,7 @@ class ReplayShard(Replay):
         state = self._tickets.get(ticket_id)
         if state is None:
             state = self._tickets[ticket_id] = TicketState(ticket_id)
-        produced = self.engine.apply(state, event, self._after[line])
+        produced = self.engine.apply(state, event, self._after[line - self._first])
         if produced:
             records: list[dict] = []
             self._collect(produced, records)
@@ -86,19 +92,19 @@ class ReplayShard(Replay):
 
     def sync(self, line: int) -> list[KeyedRecord]:
         """Fire what one replay fired on the lines up to `line`; their keyed records."""
-        after, due = self._after, self._due
+        after, first, due = self._after, self._first, self._due
         keyed: list[KeyedRecord] = []
-        watermark = after[line]
+        watermark, synced = after[line - first], after[self._synced - first]
         # The usual line: nothing due before the watermark, or the watermark did not move.
-        if due and due[0] < watermark * _SEQ_SPAN and watermark > after[self._synced]:
-            self._fire_keyed(watermark - 1, keyed)
+        if due and due[0] < watermark * _SEQ_SPAN and watermark > synced:
+            self._fire_keyed(watermark - 1, keyed, synced)
         self._synced = line
         return keyed
 
     def finish_shard(self, end: int) -> list[KeyedRecord]:
         """End of input, once synced to the last line: fire everything due up to `end`."""
         keyed: list[KeyedRecord] = []
-        self._fire_keyed(end, keyed)
+        self._fire_keyed(end, keyed, self._after[self._synced - self._first])
         return keyed
 
     # -- internals -----------------------------------------------------------
@@ -116,8 +122,9 @@ class ReplayShard(Replay):
         if self._seq != seq:  # pushed: remember when, under the key `Replay._schedule` made
             self._pushed[self._scheduled[state.ticket_id] * _SEQ_SPAN + self._seq] = self._push
 
-    def _fire_keyed(self, until: int, keyed: list[KeyedRecord]) -> None:
-        """`Replay._fire_until`, with each record keyed by the line one replay fired it on."""
+    def _fire_keyed(self, until: int, keyed: list[KeyedRecord], synced: int) -> None:
+        """`Replay._fire_until`, with each record keyed by the line one replay fired it on;
+        `synced`: the watermark after the last line synced before."""
         due, engine, scheduled, tickets = self._due, self.engine, self._scheduled, self._tickets
         due_ticket, pushed, pop = self._due_ticket, self._pushed, heapq.heappop
         end = (until + 1) * _SEQ_SPAN
@@ -127,7 +134,7 @@ class ReplayShard(Replay):
             if scheduled.get(ticket_id) != instant:
                 continue
             del scheduled[ticket_id]
-            line = self._fired_on(instant, push)
+            line = self._fired_on(instant, push, synced)
             state = tickets[ticket_id]
             produced = engine.advance(state, instant)
             if produced:
@@ -141,18 +148,22 @@ class ReplayShard(Replay):
                 self._push = (line, FIRED, instant, push)
                 self._schedule(state)
 
-    def _fired_on(self, instant: int, push: tuple) -> int:
-        """The line on which one replay fired a deadline at `instant` pushed at `push`.
+    def _fired_on(self, instant: int, push: tuple, synced: int) -> int:
+        """The line on which one replay fired a deadline at `instant` pushed at `push`, in a
+        firing that catches up from the last line synced, after which the watermark was
+        `synced`.
 
-        One replay fires on the first line that moves the watermark past the instant, after
-        the push; a deadline pushed while firing, and due before that firing's watermark,
-        fires in the same firing. After the last line: the end of input (`finish`).
+        One replay fires a deadline on the first line after its push whose watermark
+        exceeds the instant. A deadline still waiting after the last sync was due at or
+        after the watermark then (`synced`), or was pushed on the synced line itself, before
+        the watermark: either way its line is the first whose watermark exceeds both the
+        instant and `synced`. A deadline pushed while firing on a line of this catch-up, due
+        before that line's watermark, fires in the same firing. After the last line: the end
+        of input (`finish`).
         """
-        after, line = self._after, push[0]
-        if line == len(after):  # pushed while firing at the end of input: fires there too
+        after, first, line = self._after, self._first, push[0]
+        if line == first + len(after):  # pushed while firing at the end of input
             return line
-        if push[1] == FIRED:
-            if instant < after[line]:
-                return line
-            return bisect_right(after, instant, line + 1)
-        return bisect_right(after, max(instant, after[line]), line + 1)
+        if push[1] == FIRED and line > self._synced and instant < after[line - first]:
+            return line
+        return first + bisect_right(after, instant if instant > synced else synced)

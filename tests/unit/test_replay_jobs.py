@@ -133,6 +133,14 @@ def test_a_deadline_already_past_fires_on_the_next_line_that_moves_the_watermark
             assert sharded(lines, None, shards, batch_lines) == one_replay(lines, None)
 
 
+def test_a_shard_keeps_the_watermarks_of_one_batch_not_of_the_whole_input(
+        thousands: list[bytes]) -> None:
+    local = [LocalShard(Engine(POLICIES), None) for _ in range(3)]
+    ShardedReplay(Engine(POLICIES), local, None, 100).run(thousands, io.BytesIO().write, None)
+    assert len(thousands) > 5_000
+    assert [len(shard.worker.shard._after) <= 101 for shard in local] == [True] * 3
+
+
 def test_a_shard_is_told_its_watermarks_in_order() -> None:
     local = LocalShard(Engine(POLICIES), None)
     local.submit(("batch", 1, [START, START], []))
