@@ -144,9 +144,14 @@ class Reader:
         self.consumer.assign(partitions)
         self.consumer.seek_to_beginning(*partitions)
 
-    def until(self, done: Callable[[list[dict]], bool], timeout: float) -> list[dict]:
+    def until(self, done: Callable[[list[dict]], bool], timeout: float,
+              expected: bool = True) -> list[dict]:
+        """Read until `done(records)` or `timeout` seconds; the records read so far. Callers
+        assert on the records, so a timeout is no error here; when `done` was `expected`,
+        it is said on stderr (shown with a failing test's output), so that a failure later
+        on the records points back to the wait that came up short."""
         deadline = time.monotonic() + timeout
-        while not done(self.records) and time.monotonic() < deadline:
+        while not (met := done(self.records)) and time.monotonic() < deadline:
             for batch in self.consumer.poll(timeout_ms=200).values():
                 for message in batch:
                     self.messages.append(message)
@@ -155,6 +160,10 @@ class Reader:
                                          "_headers": dict(message.headers or []),
                                          "_arrived": time.time(), "_raw": message.value,
                                          **(value or {})})
+        if expected and not met and not done(self.records):
+            print(f"Reader.until: not done after {timeout} s, with {len(self.records)} "
+                  f"records read from {sorted({r['_topic'] for r in self.records})}",
+                  file=sys.stderr)
         return self.records
 
     def settle(self, quiet: float = 3.0, timeout: float = 60.0) -> list[dict]:
@@ -165,7 +174,7 @@ class Reader:
             seen = len(self.records)
             stop = time.monotonic() + quiet
             self.until(lambda records, seen=seen, stop=stop: len(records) > seen
-                       and time.monotonic() > stop, quiet)
+                       and time.monotonic() > stop, quiet, expected=False)
         return self.records
 
     def close(self) -> None:
