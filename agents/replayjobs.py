@@ -140,8 +140,11 @@ class ProcessShard:
         try:
             status, payload = self._conn.recv()
         except EOFError:
-            code = self._process.exitcode if not self._process.is_alive() else None
-            raise ShardFailed(f"replay shard {self.index} stopped (exit code {code})") from None
+            self._process.join(timeout=5)
+            code = self._process.exitcode
+            how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
+                   else f"exit code {code}")
+            raise ShardFailed(f"replay shard {self.index} stopped: {how}") from None
         if status == "error":
             raise ShardFailed(f"replay shard {self.index} failed:\n{payload}")
         return payload

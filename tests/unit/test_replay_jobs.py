@@ -3,12 +3,14 @@ replay, whatever the number of shards and wherever the batches of lines end."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
 import random
 import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -189,39 +191,37 @@ def _broken_engine() -> Engine:
     raise RuntimeError("the policies could not be read here")
 
 
-def test_a_shard_that_fails_says_why() -> None:
-    shards = process_shards(2, _broken_engine, None)
+@contextlib.contextmanager
+def running(make_engine: Callable[[], Engine]) -> Iterator[list]:
+    shards = process_shards(2, make_engine, None)
     try:
+        yield shards
+    finally:
+        for shard in shards:
+            shard.close()
+
+
+def test_a_shard_that_fails_says_why() -> None:
+    with running(_broken_engine) as shards:
         shards[0].submit(("finish", 0))
         with pytest.raises(ShardFailed, match="(?s)shard 0 failed.*could not be read here"):
             shards[0].answer()
-    finally:
-        for shard in shards:
-            shard.close()
 
 
 def test_a_shard_killed_is_reported_not_waited_for() -> None:
-    shards = process_shards(2, functools.partial(Engine, POLICIES), None)
-    try:
+    with running(functools.partial(Engine, POLICIES)) as shards:
         os.kill(shards[1].pid, signal.SIGKILL)
-        with pytest.raises(ShardFailed, match="shard 1 stopped"):
+        with pytest.raises(ShardFailed, match=r"shard 1 stopped: killed by SIGKILL"):
             shards[1].answer()
-    finally:
-        for shard in shards:
-            shard.close()
 
 
 def test_a_shard_ends_when_the_reader_closes_its_pipe_while_others_run() -> None:
     """Each forked shard closes the reader's ends of the pipes it inherited: else shard 0
     would wait forever on a pipe that shard 1 still holds open."""
-    shards = process_shards(2, functools.partial(Engine, POLICIES), None)
-    try:
+    with running(functools.partial(Engine, POLICIES)) as shards:
         shards[0].close_pipe()
         deadline = time.monotonic() + 10
         while shards[0].alive and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not shards[0].alive
         assert shards[1].alive
-    finally:
-        for shard in shards:
-            shard.close()
