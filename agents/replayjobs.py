@@ -8,19 +8,13 @@ lists with its own rejections, counts compliance as it goes (windows span ticket
 writes. The output is byte for byte that of `--jobs 1`.
 
 Batches are pipelined: while the shards work on one batch the reader decodes the next and
-merges the one before. A sender thread per shard writes its batches, so that a shard
-blocked on writing a large result never waits for a reader blocked on sending it more.
+merges the one before. The shards run in processes (`agents.replayprocs`), or in this one
+(`LocalShard`: the tests, which need no processes to check the merge).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import multiprocessing
-import queue
-import signal
-import threading
-import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from operator import itemgetter
@@ -36,7 +30,7 @@ from sla.replay_shard import APPLIED, ReplayShard
 from sla.ticket import NEVER
 from streams.codec import decode_line
 
-__all__ = ["ShardedReplay", "LocalShard", "ProcessShard", "ShardFailed", "process_shards"]
+__all__ = ["ShardedReplay", "ShardWorker", "LocalShard", "Shard", "Answer"]
 
 BATCH_LINES = 4096
 IN_FLIGHT = 2  # batches handed to the shards before the reader waits for the oldest
@@ -99,105 +93,6 @@ class LocalShard:
 
     def close(self) -> None:
         pass
-
-
-class ShardFailed(RuntimeError):
-    """A shard process failed or stopped; the message says which and why."""
-
-
-class ProcessShard:
-    """A shard in a child process, fed through a pipe by a sender thread."""
-
-    def __init__(self, index: int, context: Any, make_engine: Callable[[], Engine],
-                 not_after: int | None, siblings: list[ProcessShard]) -> None:
-        self.index = index
-        self._conn, child = context.Pipe()
-        # A forked child inherits this process's end of its own pipe and of its siblings':
-        # it closes them, or a shard would never see the end of its input when this
-        # process closes its end (or dies).
-        inherited = [self._conn] + [sibling._conn for sibling in siblings]
-        self._process = context.Process(target=_serve,
-                                        args=(child, inherited, make_engine, not_after),
-                                        name=f"slamon-replay-shard-{index}", daemon=True)
-        self._process.start()
-        child.close()
-        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._sender = threading.Thread(target=self._send, daemon=True)
-        self._sender.start()
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
-    @property
-    def alive(self) -> bool:
-        return self._process.is_alive()
-
-    def submit(self, work: tuple) -> None:
-        self._outbox.put(work)
-
-    def answer(self) -> Answer:
-        try:
-            status, payload = self._conn.recv()
-        except EOFError:
-            self._process.join(timeout=5)
-            code = self._process.exitcode
-            how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
-                   else f"exit code {code}")
-            raise ShardFailed(f"replay shard {self.index} stopped: {how}") from None
-        if status == "error":
-            raise ShardFailed(f"replay shard {self.index} failed:\n{payload}")
-        return payload
-
-    def close_pipe(self) -> None:
-        """The end of the shard's input: it stops once it has answered what it was sent."""
-        self._outbox.put(None)
-        self._sender.join()
-        self._conn.close()
-
-    def close(self) -> None:
-        if not self._conn.closed:
-            self.close_pipe()
-        self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
-
-    def _send(self) -> None:
-        while (work := self._outbox.get()) is not None:
-            try:
-                self._conn.send(work)
-            except OSError:
-                return  # the shard is gone: `answer` says so
-
-
-def _serve(conn: Any, inherited: list[Any], make_engine: Callable[[], Engine],
-           not_after: int | None) -> None:
-    for other in inherited:
-        other.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the reader's: it closes the pipes
-    try:
-        worker = ShardWorker(make_engine(), not_after)
-        while True:
-            try:
-                work = conn.recv()
-            except EOFError:
-                return  # the reader is done (or gone)
-            conn.send(("ok", worker.handle(work)))
-    except Exception:  # noqa: BLE001 -- handed to the reader, which reports it
-        with contextlib.suppress(OSError):  # unless the reader is gone already
-            conn.send(("error", traceback.format_exc()))
-
-
-def process_shards(jobs: int, make_engine: Callable[[], Engine],
-                   not_after: int | None) -> list[Shard]:
-    """`jobs` shard processes; forked where the platform can, so they start in milliseconds."""
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    shards: list[ProcessShard] = []
-    for index in range(jobs):
-        shards.append(ProcessShard(index, context, make_engine, not_after, list(shards)))
-    return list(shards)
 
 
 class ShardedReplay:

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _without_cyclic_gc():
             if args.jobs > 1:
-                from agents.replayjobs import ShardFailed
+                from agents.replayprocs import ShardFailed
 
                 try:
                     counts, replay = _replay_in_jobs(args.jobs, make_engine, not_after, source,
@@ -149,7 +149,8 @@ def _replay_stream(replay, source: BinaryIO, sink: BinaryIO, as_of: int | None) 
 def _replay_in_jobs(jobs: int, make_engine, not_after: int | None, source: BinaryIO,
                     sink: BinaryIO, as_of: int | None):
     """`--jobs N`: the same records from N shard processes (`agents.replayjobs`)."""
-    from agents.replayjobs import ShardedReplay, process_shards
+    from agents.replayjobs import ShardedReplay
+    from agents.replayprocs import process_shards
 
     shards = process_shards(jobs, make_engine, not_after)
     try:

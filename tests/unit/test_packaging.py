@@ -222,17 +222,19 @@ def test_the_compiled_wheel_holds_extension_modules_for_the_engine(
 
 
 @compiling
+@pytest.mark.parametrize("jobs", ["1", "2"])
 @pytest.mark.parametrize("case", all_cases(), ids=lambda case: case.name)
 def test_the_compiled_engine_replays_each_golden_case_to_its_bytes(
-        compiled: tuple[Path, Path], case: Case, tmp_path: Path) -> None:
+        compiled: tuple[Path, Path], case: Case, jobs: str, tmp_path: Path) -> None:
     """The installed command (not this process): run from the repository root, as the golden
     tests run, since the cases' args name files there; a console script never imports from
-    its working directory, and the test above checks where the engine comes from."""
+    its working directory, and the test above checks where the engine comes from. In one
+    process, and split over two (`--jobs`: the compiled shards, merged)."""
     _, env_dir = compiled
     output = tmp_path / "records.jsonl"
     replayed = subprocess.run(
         [str(env_dir / "bin" / "slamon"), "replay", *case.options(), "--events",
-         str(case.events), "--output", str(output)],
+         str(case.events), "--output", str(output), "--jobs", jobs],
         cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=300,
         env={**os.environ, "PYTHONPATH": ""})
     assert replayed.returncode == 0, replayed.stderr

@@ -22,7 +22,8 @@ from agents.cli import main
 from agents.cli.replay import _replay_stream
 from agents.devkit.traffic import ticket_events
 from agents.policyfile import load_policies
-from agents.replayjobs import LocalShard, ShardedReplay, ShardFailed, process_shards
+from agents.replayjobs import LocalShard, ShardedReplay
+from agents.replayprocs import ShardFailed, process_shards
 from sla.engine import Engine
 from sla.events import format_ts, parse_ts
 from sla.replay import Replay
