@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import orjson
+import pytest
 
 from agents.cli import main
+from agents.devkit.traffic import ticket_events
+from sla.events import parse_ts
+
+ROOT = Path(__file__).resolve().parents[2]
 
 POLICY = """\
 version: 2
@@ -59,3 +68,23 @@ def test_an_invalid_policy_file_stops_the_replay_with_its_problems(tmp_path, cap
     status = main(["replay", "--policies", str(policies), "--events", str(events)])
     err = capsysbinary.readouterr().err.decode()
     assert status == 2 and "bad.yaml:3" in err and "'2x'" in err
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_reader_that_stops_reading_ends_the_replay_quietly(tmp_path, jobs):
+    """`slamon replay ... | head`: the replay stops with the shell's status for a tool its
+    pipe stopped (128 + SIGPIPE), no traceback, and no shard process left behind."""
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"".join(orjson.dumps(event) + b"\n" for event in ticket_events(
+        3_000, parse_ts("2026-12-01T09:00:00Z"), tickets_per_hour=2_000)))
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "agents.cli", "replay", "--policies",
+         str(ROOT / "config" / "policies.yaml"), "--events", str(events), "--jobs", jobs],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    assert replay.stdout is not None and replay.stderr is not None
+    assert orjson.loads(replay.stdout.readline())["kind"]
+    replay.stdout.close()
+    assert replay.wait(timeout=60) == 141
+    assert b"Traceback" not in replay.stderr.read()
+    left = subprocess.run(["pgrep", "-s", str(replay.pid)], capture_output=True, check=False)
+    assert left.stdout == b""
