@@ -46,13 +46,16 @@ Answer = tuple[list[Keyed], int]
 
 
 class Shard(Protocol):
-    """Where one shard runs: `submit` hands it work, `answer` returns the oldest answer."""
+    """Where one shard runs: `submit` hands it work, `answer` returns the oldest answer;
+    `close` after the whole replay, `abort` when the reader stops early."""
 
     def submit(self, work: tuple) -> None: ...
 
     def answer(self) -> Answer: ...
 
     def close(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class ShardWorker:
@@ -92,6 +95,9 @@ class LocalShard:
         return self.answers.popleft()
 
     def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
         pass
 
 

@@ -81,12 +81,22 @@ class ProcessShard:
         self._conn.close()
 
     def close(self) -> None:
+        """After a whole replay: the shard has answered everything and stops by itself."""
         if not self._conn.closed:
             self.close_pipe()
         self._process.join(timeout=10)
         if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
+            self.abort()
+
+    def abort(self) -> None:
+        """When the reader stops early (an error, Ctrl-C, a closed pipe): the shard may be
+        blocked sending an answer nobody reads, and the sender blocked behind it, so the
+        shard is killed first; then the sender's send fails and it ends."""
+        self._process.kill()
+        self._process.join()
+        self._outbox.put(None)
+        self._sender.join()
+        self._conn.close()
 
     def _send(self) -> None:
         while (work := self._outbox.get()) is not None:

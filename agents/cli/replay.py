@@ -153,6 +153,7 @@ def _replay_in_jobs(jobs: int, make_engine, not_after: int | None, source: Binar
     from agents.replayprocs import process_shards
 
     shards = process_shards(jobs, make_engine, not_after)
+    done = False
     try:
         sharded = ShardedReplay(make_engine(), shards, not_after)
         progress = _Progress(source) if sys.stderr.isatty() else None
@@ -161,9 +162,10 @@ def _replay_in_jobs(jobs: int, make_engine, not_after: int | None, source: Binar
         counts = sharded.run(source, sink.write, as_of, show)
         if progress is not None:
             progress.done()
+        done = True
     finally:
         for shard in shards:
-            shard.close()
+            shard.close() if done else shard.abort()
     return counts, sharded.replay
 
 
