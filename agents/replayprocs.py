@@ -47,7 +47,11 @@ class ProcessShard:
         self._process.start()
         child.close()
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        # Started by `process_shards` once every shard is forked: a fork copies no thread
+        # but the forking one, and a lock another thread held would stay held in the child.
         self._sender = threading.Thread(target=self._send, daemon=True)
+
+    def start_sending(self) -> None:
         self._sender.start()
 
     @property
@@ -132,4 +136,6 @@ def process_shards(jobs: int, make_engine: Callable[[], Engine],
     shards: list[ProcessShard] = []
     for index in range(jobs):
         shards.append(ProcessShard(index, context, make_engine, not_after, list(shards)))
+    for shard in shards:
+        shard.start_sending()
     return list(shards)

@@ -9,6 +9,8 @@ import io
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -226,3 +228,25 @@ def test_a_shard_ends_when_the_reader_closes_its_pipe_while_others_run() -> None
             time.sleep(0.05)
         assert not shards[0].alive
         assert shards[1].alive
+
+
+def test_every_shard_is_forked_before_any_thread_starts() -> None:
+    """A fork copies only the forking thread: a lock held by another (a sender's pickling,
+    a queue) would stay held in the child for ever. Python 3.12 warns of it. In a process of
+    its own, so that no other test's thread counts."""
+    script = (
+        "import functools, os, threading\n"
+        "from agents.policyfile import load_policies\n"
+        "from agents.replayprocs import process_shards\n"
+        "from sla.engine import Engine\n"
+        "threads = []\n"
+        "os.register_at_fork(before=lambda: threads.append(threading.active_count()))\n"
+        "make = functools.partial(Engine, load_policies('config/policies.yaml'))\n"
+        "shards = process_shards(3, make, None)\n"
+        "for shard in shards:\n"
+        "    shard.close()\n"
+        "print(threads)\n")
+    ran = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, check=False, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["[1,", "1,", "1]"]
