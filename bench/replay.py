@@ -18,7 +18,11 @@ runs too. Then, in one run, it measures on that file:
   shard processes (CPU time counts every process; peak RSS is the largest one's), its output
   checked to be byte for byte that of the plain replay;
 - engine (unless --no-engine): the same decode + `Replay.feed` in this process,
-  without encoding the output, to show what the command line adds around it.
+  without encoding the output, to show what the command line adds around it;
+- reader bound (with --reader-bound): the reading process of `--jobs 2` alone, as if its
+  shards answered at once: their answers are recorded in a first pass, then the reader runs
+  again on them, pickling what it sends and unpickling what it gets as it would through the
+  pipes. Its events/s is what no number of cores can pass, since the reader is one process.
 
 Prints the figures as JSON on stdout and one summary line on stderr. Speed is
 reported, never asserted: the targets (>= 100,000 events/s and >= 1/10 of the
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", default=str(REPO / "bench" / "out"))
     parser.add_argument("--regenerate", action="store_true", help="ignore a cached file")
     parser.add_argument("--no-engine", action="store_true", help="skip the in-process engine run")
+    parser.add_argument("--reader-bound", action="store_true",
+                        help="measure the reader of --jobs 2 alone (shards' answers recorded)")
     parser.add_argument("--jobs", default="2",
                         help="comma-separated --jobs values to measure besides 1 (default 2; "
                              "'' for none)")
@@ -92,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.no_engine:
         figures["engine_in_process"] = measure_engine(path, args.policies)
+    if args.reader_bound:
+        figures["reader_bound"] = measure_reader_bound(path, args.policies)
     for measured in [figures.get("slamon_replay"), figures.get("engine_in_process"),
                      *split.values()]:
         if measured:
@@ -276,6 +284,59 @@ def measure_engine(path: Path, policies: str) -> dict:
     return _rate(replay.events, seconds) | {"records": records}
 
 
+def measure_reader_bound(path: Path, policies: str, jobs: int = 2) -> dict:
+    """The reader of `slamon replay --jobs` alone: its events/s when the shards answer at
+    once (see the module). Both passes in this process, so that tickets go to the same
+    shards (`hash` is salted per process)."""
+    import pickle
+
+    from agents.replayjobs import Answer, ShardedReplay, ShardWorker
+    from sla.engine import Engine
+
+    loaded = load_policies(policies)
+    answers: list[list[bytes]] = [[] for _ in range(jobs)]
+
+    class Recording:
+        def __init__(self, index: int) -> None:
+            self.worker, self.index = ShardWorker(Engine(loaded), None), index
+            self.next = iter(answers[index])  # a list iterator sees what is appended later
+
+        def submit(self, work: tuple) -> None:
+            answers[self.index].append(pickle.dumps(self.worker.handle(work), protocol=5))
+
+        def answer(self) -> Answer:
+            return pickle.loads(next(self.next))
+
+        def close(self) -> None: ...
+
+        def abort(self) -> None: ...
+
+    class Replaying(Recording):
+        def __init__(self, index: int) -> None:
+            self.index, self.next = index, iter(answers[index])
+
+        def submit(self, work: tuple) -> None:
+            pickle.dumps(work, protocol=5)  # what the sender thread does, in this process
+
+    def run(shards: list) -> tuple[float, float]:
+        sink = open(os.devnull, "wb")  # noqa: SIM115
+        gc.disable()
+        started, cpu = time.perf_counter(), time.process_time()
+        try:
+            with path.open("rb") as source:
+                ShardedReplay(Engine(loaded), shards, None).run(source, sink.write)
+            return time.perf_counter() - started, time.process_time() - cpu
+        finally:
+            gc.enable()
+            sink.close()
+
+    run([Recording(i) for i in range(jobs)])
+    seconds, cpu = run([Replaying(i) for i in range(jobs)])
+    lines = sum(1 for _ in path.open("rb"))
+    return _rate(lines, seconds) | {"jobs": jobs, "cpu_seconds": round(cpu, 3),
+                                    "answers_mib": round(sum(map(len, sum(answers, []))) / 2**20)}
+
+
 def _rate(events: int, seconds: float) -> dict:
     return {"seconds": round(seconds, 3), "events_per_s": round(events / seconds)}
 
@@ -291,6 +352,8 @@ def summary_line(figures: dict) -> str:
             + "".join(f"--jobs {n}: {run['events_per_s']:,}/s ({run['events_per_cpu_s']:,} per "
                       f"CPU s{'' if run['same_output'] else ', OUTPUT DIFFERS'}); "
                       for n, run in figures["slamon_replay_jobs"].items())
+            + (f"reader of --jobs 2 alone: {figures['reader_bound']['events_per_s']:,}/s; "
+               if "reader_bound" in figures else "")
             + f"targets >= {TARGET_EVENTS_PER_S:,}/s and >= {TARGET_RATIO} of baseline: {verdict}")
 
 
