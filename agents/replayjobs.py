@@ -23,9 +23,8 @@ from typing import Any, Protocol
 import orjson
 
 from sla.engine import Engine
-from sla.errors import InvalidEvent
-from sla.events import Event, parse_event
-from sla.replay import DecodeError, Replay
+from sla.events import Event
+from sla.replay import Replay
 from sla.replay_shard import APPLIED, ReplayShard
 from sla.ticket import NEVER
 from streams.codec import decode_line
@@ -139,7 +138,7 @@ class ShardedReplay:
 
     def _submit(self, first_line: int, batch: list[bytes]) -> None:
         replay, n = self.replay, len(self.shards)
-        watermark, known, not_after = replay.watermark, replay._known_types, replay.not_after
+        watermark, check = replay.watermark, replay.check
         after: list[int] = []
         owned: list[list[tuple[int, tuple]]] = [[] for _ in range(n)]
         rejected: list[Keyed] = []
@@ -149,24 +148,17 @@ class ShardedReplay:
                 after.append(watermark)
                 continue
             replay.events += 1
-            obj = decode_line(raw)
-            try:
-                if isinstance(obj, DecodeError):
-                    record = replay._rejected(line, obj.code, obj.message)
-                else:
-                    event = parse_event(obj, known, ref=line, not_after=not_after)
-                    if event.ts > watermark:
-                        watermark = event.ts
-                    after.append(watermark)
-                    # Its fields as a plain tuple (a slice): cheaper to pickle than the
-                    # Event, and far cheaper than decoding and checking the line again.
-                    owned[hash(event.ticket_id) % n].append((line, event[:]))
-                    continue
-            except InvalidEvent as error:
-                record = replay._rejected(line, getattr(error, "code", "invalid"), str(error),
-                                          obj)
+            event = check(decode_line(raw), line)
+            if isinstance(event, dict):  # the line's `rejected` record
+                after.append(watermark)
+                rejected.append(((line, APPLIED, 0), "rejected", dumps(event, option=newline)))
+                continue
+            if event.ts > watermark:
+                watermark = event.ts
             after.append(watermark)
-            rejected.append(((line, APPLIED, 0), "rejected", dumps(record, option=newline)))
+            # Its fields as a plain tuple (a slice): cheaper to pickle than the Event, and
+            # far cheaper than decoding and checking the line again.
+            owned[hash(event.ticket_id) % n].append((line, event[:]))
         replay.watermark = watermark
         for shard, lines in zip(self.shards, owned, strict=True):
             shard.submit(("batch", first_line, after, lines))
@@ -176,7 +168,6 @@ class ShardedReplay:
         first_line, after, rejected = self._pending.popleft()
         answers = [shard.answer() for shard in self.shards]
         self.open_tickets = sum(tickets for _, tickets in answers)
-        compliance = self.replay.compliance
         # The lines that moved the watermark: one replay closes windows on each (after the
         # deadlines the line fired, before the line's own records).
         moved: list[tuple[int, int]] = []
@@ -186,10 +177,27 @@ class ShardedReplay:
                 moved.append((line, watermark))
                 previous = watermark
         self._watermark = previous
+        self._write_merged([records for records, _ in answers] + [rejected], moved, write,
+                           counts)
+
+    def _finish(self, as_of: int | None, write: Callable[[bytes], Any], counts: Counter) -> None:
+        replay = self.replay
+        end = replay.watermark if as_of is None else max(as_of, replay.watermark)
+        for shard in self.shards:
+            shard.submit(("finish", end))
+        self._write_merged([shard.answer()[0] for shard in self.shards], [], write, counts)
+        replay.watermark = end
+        self._write_all(replay.compliance.close_until(end, final=True), write, counts)
+
+    def _write_merged(self, lists: list[list[Keyed]], moved: list[tuple[int, int]],
+                      write: Callable[[bytes], Any], counts: Counter) -> None:
+        """Write the shards' sorted lists merged, counting compliance as one replay does,
+        and closing its windows on each (line, watermark) of `moved`: after the deadlines
+        the line fired, before the line's own records."""
+        compliance, loads = self.replay.compliance, orjson.loads
         closes = iter(moved)
         next_close = next(closes, None)
-        loads = orjson.loads
-        for key, kind, payload in _merged([records for records, _ in answers] + [rejected]):
+        for key, kind, payload in _merged(lists):
             while next_close is not None and (
                     next_close[0] < key[0] or next_close[0] == key[0] and key[1] == APPLIED):
                 self._write_all(compliance.close_until(next_close[1]), write, counts)
@@ -201,21 +209,6 @@ class ShardedReplay:
         while next_close is not None:
             self._write_all(compliance.close_until(next_close[1]), write, counts)
             next_close = next(closes, None)
-
-    def _finish(self, as_of: int | None, write: Callable[[bytes], Any], counts: Counter) -> None:
-        replay = self.replay
-        end = replay.watermark if as_of is None else max(as_of, replay.watermark)
-        for shard in self.shards:
-            shard.submit(("finish", end))
-        answers = [shard.answer() for shard in self.shards]
-        loads = orjson.loads
-        for _key, kind, payload in _merged([records for records, _ in answers]):
-            if kind in _COUNTED:
-                replay.compliance.observe(loads(payload))
-            counts[kind] += 1
-            write(payload)
-        replay.watermark = end
-        self._write_all(replay.compliance.close_until(end, final=True), write, counts)
 
     @staticmethod
     def _write_all(records: list[dict], write: Callable[[bytes], Any], counts: Counter) -> None:

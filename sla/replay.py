@@ -17,7 +17,7 @@ from typing import Any
 from sla.compliance import Compliance, DictStore
 from sla.engine import Engine
 from sla.errors import InvalidEvent
-from sla.events import parse_event
+from sla.events import Event, parse_event
 from sla.ticket import NEVER, TicketState
 
 __all__ = ["Replay", "DecodeError"]
@@ -74,12 +74,9 @@ class Replay:
     def feed(self, obj: Any, line: int) -> list[dict]:
         """Apply one decoded line (or a DecodeError); return what happened, in order."""
         self.events += 1
-        if isinstance(obj, DecodeError):
-            return [self._rejected(line, obj.code, obj.message)]
-        try:
-            event = parse_event(obj, self._known_types, ref=line, not_after=self.not_after)
-        except InvalidEvent as error:
-            return [self._rejected(line, getattr(error, "code", "invalid"), str(error), obj)]
+        event = self.check(obj, line)
+        if isinstance(event, dict):
+            return [event]
         records: list[dict] = []
         ts = event.ts
         if ts > self.watermark:
@@ -102,6 +99,15 @@ class Replay:
         else:
             self._schedule(state)
         return records
+
+    def check(self, obj: Any, line: int) -> Event | dict:
+        """The event on `line`, or the `rejected` record of a line that is not one."""
+        if isinstance(obj, DecodeError):
+            return self._rejected(line, obj.code, obj.message)
+        try:
+            return parse_event(obj, self._known_types, ref=line, not_after=self.not_after)
+        except InvalidEvent as error:
+            return self._rejected(line, getattr(error, "code", "invalid"), str(error), obj)
 
     def finish(self, as_of: int | None = None) -> list[dict]:
         """End of input: fire everything due up to `as_of` (or the watermark), close windows."""

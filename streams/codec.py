@@ -30,11 +30,6 @@ def decode_event(raw: bytes) -> Any:
 def decode_line(raw: bytes) -> Any:
     """A replayed line's JSON, or a DecodeError saying (in `decode_event`'s words) why not."""
     try:
-        if len(raw) <= MAX_EVENT_BYTES:
-            return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    try:
         return decode_event(raw)
     except InvalidEvent as error:
         return DecodeError(error.code, error.message)
