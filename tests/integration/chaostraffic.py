@@ -25,10 +25,10 @@ from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
 __all__ = [
-    "LAST_DUE",
     "SHORT_POLICY",
     "Sent",
     "Traffic",
+    "due_ages",
     "partition_of",
     "policy_text",
 ]
@@ -48,19 +48,52 @@ def policy_text(version: int = 1, response: int = 3) -> str:
     return SHORT_POLICY.format(version=version, response=response)
 
 
-# script name -> (follow-ups as (seconds after opening, type), instants something may be due)
-SCRIPTS: dict[str, tuple[tuple[tuple[float, str], ...], tuple[float, ...]]] = {
-    "fast": (((0.7, "responded"), (2.2, "resolved"), (2.3, "closed")), (1.5, 3.0, 4.0, 8.0)),
-    "slow": (((5.0, "responded"), (6.0, "resolved"), (6.1, "closed")), (1.5, 3.0, 4.0, 8.0)),
-    "silent": ((), (1.5, 3.0, 4.0, 8.0)),
-    "cancelled": (((2.0, "cancelled"),), (1.5, 3.0, 4.0, 8.0)),
-    "reopened": (((0.7, "responded"), (2.2, "resolved"), (2.6, "reopened"), (5.0, "resolved"),
-                  (5.1, "closed")), (1.5, 3.0, 4.0, 4.4, 8.0, 8.6)),
+# SHORT_POLICY's P1 clocks, in seconds of running time, as `due_ages` models them.
+RESPONSE_TARGET = 3.0
+RESOLUTION_TARGET = 8.0
+WARN_AT = 0.5
+# script name -> follow-ups as (seconds after opening, type). A script's nominal times keep
+# SAFE_BEFORE_DUE away from its dues; a follow-up the thread sends late is moved past the
+# due it came close to (`due_ages` of what was really sent).
+SCRIPTS: dict[str, tuple[tuple[float, str], ...]] = {
+    "fast": ((0.7, "responded"), (2.2, "resolved"), (2.3, "closed")),
+    "slow": ((5.0, "responded"), (6.0, "resolved"), (6.1, "closed")),
+    "silent": (),
+    "cancelled": ((2.0, "cancelled"),),
+    "reopened": ((0.7, "responded"), (2.2, "resolved"), (2.5, "reopened"), (5.0, "resolved"),
+                 (5.1, "closed")),
 }
 WEIGHTS = {"fast": 35, "slow": 20, "silent": 20, "cancelled": 10, "reopened": 15}
-LAST_DUE = 8.6  # seconds after opening: nothing of a scripted ticket is due later
 SAFE_BEFORE_DUE = 0.4  # a follow-up is never sent this close before a due instant
 LATE_ACK = 0.3  # seconds between ts and acknowledgement beyond which input counts as late
+STOPS_RESPONSE = frozenset({"responded", "resolved", "cancelled", "closed"})
+STOPS_RESOLUTION = frozenset({"resolved", "cancelled", "closed"})
+
+
+def due_ages(events: Iterable[tuple[float, str]]) -> list[float]:
+    """When SHORT_POLICY's running clocks next cross a warning or a deadline, in seconds
+    after opening, given a ticket's events so far as (seconds after opening, type).
+
+    Computed from what was sent, not from the script: a reopening sent late moves the
+    resolution clock's warning and deadline by as much.
+    """
+    response_runs = True
+    resolution_since: float | None = 0.0  # when the running resolution clock last started
+    resolution_spent = 0.0  # its running time before that
+    for age, kind in events:
+        if kind in STOPS_RESPONSE:
+            response_runs = False
+        if kind in STOPS_RESOLUTION and resolution_since is not None:
+            resolution_spent += age - resolution_since
+            resolution_since = None
+        elif kind == "reopened" and resolution_since is None:
+            resolution_since = age
+    dues = [RESPONSE_TARGET * WARN_AT, RESPONSE_TARGET] if response_runs else []
+    if resolution_since is not None:
+        dues += [resolution_since + threshold - resolution_spent
+                 for threshold in (RESOLUTION_TARGET * WARN_AT, RESOLUTION_TARGET)
+                 if threshold > resolution_spent]
+    return dues
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -90,6 +123,12 @@ class _Ticket:
     script: str
     opened: float  # time.time() of the opened event
     steps: int = 0
+    sent: list[tuple[float, str]] = field(default_factory=list)  # (age, type) so far
+
+    def record(self, age: float, kind: str) -> float:
+        """Note an event sent; the latest instant (time.time()) anything is due now."""
+        self.sent.append((age, kind))
+        return self.opened + max(due_ages(self.sent), default=0.0)
 
 
 @dataclass
@@ -120,6 +159,7 @@ class Traffic:
         self.count = 0  # tickets opened
         self.seq = 0  # tie-breaker of the pending heap
         self.last_open = 0.0
+        self.last_due = 0.0  # time.time() of the latest instant a ticket had something due
         self.thread = threading.Thread(target=self._run, name=f"traffic-{self.tag}", daemon=True)
 
     # -- control -------------------------------------------------------------
@@ -159,7 +199,7 @@ class Traffic:
     @property
     def quiet_after(self) -> float:
         """time.time() after which nothing of the scripted tickets is due."""
-        return self.last_open + LAST_DUE
+        return max(self.last_open, self.last_due)
 
     # -- sending -------------------------------------------------------------
     def send(self, key: bytes | None, value: bytes, event: dict | None, good: bool,
@@ -255,11 +295,12 @@ class Traffic:
         self._send_good(event, script)
         ticket.opened = event["ts"] / 1000
         self.last_open = max(self.last_open, ticket.opened)
+        self._due_until(ticket.record(0.0, "opened"))
         self.tickets[ticket_id] = ticket
         self._schedule(ticket)
 
     def _schedule(self, ticket: _Ticket) -> None:
-        steps = SCRIPTS[ticket.script][0]
+        steps = SCRIPTS[ticket.script]
         if ticket.steps < len(steps):
             with self.lock:
                 heapq.heappush(self.pending, (ticket.opened + steps[ticket.steps][0],
@@ -273,17 +314,22 @@ class Traffic:
                     return
                 _, _, ticket_id = heapq.heappop(self.pending)
             ticket = self.tickets[ticket_id]
-            steps, dues = SCRIPTS[ticket.script]
-            wait = _too_close(time.time() - ticket.opened, dues)
+            steps = SCRIPTS[ticket.script]
+            wait = _too_close(time.time() - ticket.opened, due_ages(ticket.sent))
             if wait:  # the thread was late: move the event past the due instant instead
                 with self.lock:
                     heapq.heappush(self.pending, (time.time() + wait, self.seq, ticket_id))
                     self.seq += 1
                 continue
             ticket.steps += 1
-            self._send_good(_event(ticket_id, ticket.steps, steps[ticket.steps - 1][1],
-                                   _now_ms()), ticket.script)
+            kind = steps[ticket.steps - 1][1]
+            event = _event(ticket_id, ticket.steps, kind, _now_ms())
+            self._send_good(event, ticket.script)
+            self._due_until(ticket.record(event["ts"] / 1000 - ticket.opened, kind))
             self._schedule(ticket)
+
+    def _due_until(self, instant: float) -> None:
+        self.last_due = max(self.last_due, instant)
 
     def _send_good(self, event: dict, script: str) -> None:
         key = None
@@ -302,7 +348,7 @@ class Traffic:
             self.send(key, value, None, False, category)
 
 
-def _too_close(age: float, dues: tuple[float, ...]) -> float:
+def _too_close(age: float, dues: Iterable[float]) -> float:
     """Seconds to wait when `age` (s since opening) lies just before a due instant."""
     for due in dues:
         if 0 <= due - age < SAFE_BEFORE_DUE:
