@@ -17,10 +17,10 @@ from pathlib import Path
 import orjson
 
 from tests.integration.chaoscompare import Counts, compare, replay
-from tests.integration.chaoskit import ChaosWorker, OutsideReader, chaos_env, free_port
-from tests.integration.chaostraffic import Traffic, policy_text
+from tests.integration.chaoskit import ChaosWorker, OutsideReader, Seen, chaos_env, free_port
+from tests.integration.chaostraffic import Sent, Traffic, due_ages, policy_text
 
-__all__ = ["LIMITS", "OUTPUTS", "RESUME_LIMIT", "RESUME_WAIT", "Result", "Rig"]
+__all__ = ["LIMITS", "OUTPUTS", "RESUME_LIMIT", "RESUME_WAIT", "Result", "Rig", "timeline"]
 
 RESUME_LIMIT = 10.0  # issue 9: processing resumes within 10 s of a kill -9
 # The limit a run checks: the target above in bench/chaos.py; the test suite checks a guard
@@ -125,6 +125,10 @@ class Rig:
         self.replayed = replayed
         self.result.counts = counts
         self.result.problems[:0] = counts.problems()
+        puzzling = [i for name in ("unknown_id", "lost") for i in counts.examples.get(name, [])]
+        if puzzling:  # what a CI log needs to tell late input from a monitor's mistake
+            self.result.problems.append(timeline(puzzling[0].split(":", 1)[0],
+                                                 self.traffic.sent, reader.seen))
         failed = [s for s in self.traffic.sent if s.error]
         if failed:
             self.result.problems.append(f"{len(failed)} input messages were not delivered "
@@ -159,3 +163,28 @@ class Rig:
         if self.reader is not None:
             self.reader.close()
         self.traffic.close()
+
+
+def timeline(ticket: str, sent: list[Sent], seen: list[Seen]) -> str:
+    """One ticket's story in seconds after its opening: each event sent (its `ts`, how long
+    its acknowledgement took, how far the next due instant of SHORT_POLICY's clocks was)
+    and each record the monitor sent about it (its Kafka timestamp)."""
+    events = [s for s in sent if s.event is not None and s.event.get("ticket_id") == ticket]
+    if not events:
+        return f"timeline of {ticket}: no event of it was sent"
+    opened = events[0].event["ts"] / 1000  # type: ignore[index]
+    steps: list[str] = []
+    so_far: list[tuple[float, str]] = []
+    for s in events:
+        assert s.event is not None
+        age = s.event["ts"] / 1000 - opened
+        ahead = [due - age for due in due_ages(so_far) if due >= age] if so_far else []
+        ack = "never acked" if s.acked_at is None else f"ack {s.acked_at - opened - age:.3f}"
+        margin = f", next due +{min(ahead):.3f}" if ahead else ""
+        steps.append(f"{s.event['type']} {age:+.3f} ({ack}{margin})")
+        so_far.append((age, s.event["type"]))
+    records = sorted((r.created or r.arrived, r.id) for r in seen
+                     if r.id is not None and r.id.startswith(ticket + ":"))
+    shown = [f"{record_id} {when - opened:+.3f}" for when, record_id in records]
+    return (f"timeline of {ticket}: sent " + ", ".join(steps)
+            + "; the monitor sent " + (", ".join(shown) or "nothing"))

@@ -172,9 +172,7 @@ class Reader:
         seen = -1
         while len(self.records) != seen and time.monotonic() < deadline:
             seen = len(self.records)
-            stop = time.monotonic() + quiet
-            self.until(lambda records, seen=seen, stop=stop: len(records) > seen
-                       and time.monotonic() > stop, quiet, expected=False)
+            self.until(_grown_after(seen, time.monotonic() + quiet), quiet, expected=False)
         return self.records
 
     def close(self) -> None:
@@ -201,3 +199,8 @@ def net(records: Iterable[dict]) -> tuple[set[str], set[tuple]]:
     finals = {(k, o["status"], o["elapsed_seconds"], o["stopped_at"])
               for k, o in outcomes.items()}
     return alive, finals
+
+
+def _grown_after(count: int, stop: float) -> Callable[[list[dict]], bool]:
+    """True once more than `count` records were read and the monotonic clock passed `stop`."""
+    return lambda records: len(records) > count and time.monotonic() > stop
