@@ -17,7 +17,7 @@ from agents.policyfile import load_policies
 from sla.engine import Engine
 from sla.events import parse_ts
 from sla.replay import Replay
-from tests.integration.chaostraffic import SCRIPTS, _too_close, due_ages, policy_text
+from tests.integration.chaostraffic import SCRIPTS, _event, _too_close, due_ages, policy_text
 
 OPENED = parse_ts("2026-11-30T10:00:00Z")
 
@@ -27,11 +27,7 @@ def engine_dues(policy: Path, events: list[tuple[float, str]]) -> list[float]:
     when nothing follows them."""
     replay = Replay(Engine(load_policies(policy)))
     for line, (age, kind) in enumerate(events, 1):
-        event = {"event_id": f"t:{line}", "ticket_id": "t", "type": kind,
-                 "ts": OPENED + round(age * 1000)}
-        if kind == "opened":
-            event |= {"service": "email", "customer": "acme", "priority": "P1"}
-        replay.feed(event, line)
+        replay.feed(_event("t", line, kind, OPENED + round(age * 1000)), line)
     records = replay.finish(OPENED + 60_000)
     instants = [r["at"] if r["kind"] == "warning" else r["breached_at"]
                 for r in records if r["kind"] in ("warning", "breach")]
