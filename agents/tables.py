@@ -26,9 +26,9 @@ from typing import Any
 
 import faust
 
-from agents.batch.sender import BatchSender, Record
+from agents.batch.sender import BatchSender
 
-__all__ = ["Overlay", "RawTable", "raw_table", "raw_topic"]
+__all__ = ["Overlay", "RawTable", "raw_table", "raw_topic", "write_rocksdb"]
 
 
 class RawTable(faust.Table):
@@ -69,9 +69,8 @@ class RawTable(faust.Table):
         """Put `changes` (None deletes) on the changelog, wait for Kafka, then in the store."""
         if not changes:
             return
-        topic = self.changelog_topic.get_topic_name()
-        records = [Record(topic, key, value) for key, value in changes.items()]
-        deliveries = await sender.send(records, partition=partition)
+        deliveries = await sender.send_changes(self.changelog_topic.get_topic_name(), partition,
+                                               changes)
         sent = await asyncio.gather(*deliveries)
         offsets = [metadata.offset for metadata in sent if metadata is not None]
         self._write(partition, changes, max(offsets) if offsets else None)
@@ -84,20 +83,11 @@ class RawTable(faust.Table):
                offset: int | None) -> None:
         store: Any = self.data
         if hasattr(store, "_db_for_partition"):  # RocksDB: the writes and the offset at once
-            import rocksdict
-
-            batch = rocksdict.WriteBatch(raw_mode=True)
-            for key, value in changes.items():
-                if value is None:
-                    batch.delete(key)
-                else:
-                    batch.put(key, value)
-            if offset is not None:  # a batch's first offset: recovery re-reads, never skips
-                batch.put(store.offset_key, str(offset).encode())
             # Faust's key -> partition index is left alone: it is only a cache for Faust's own
             # `table[key]` (which scans the partitions on a miss), and updating it, an LRU
             # under a lock, cost more than the write itself.
-            store._db_for_partition(partition).write(batch)
+            write_rocksdb(store._db_for_partition(partition), changes,
+                          None if offset is None else (store.offset_key, offset))
             return
         data = store.data  # memory: recovery replays the whole changelog anyway
         for key, value in changes.items():
@@ -119,6 +109,24 @@ class RawTable(faust.Table):
         self.data.set_persisted_offset(sent.topic_partition, sent.offset)
 
 
+def write_rocksdb(db: Any, changes: Mapping[bytes, bytes | None],
+                  offset: tuple[bytes, int] | None) -> None:
+    """`changes` (None deletes) and the changelog offset they reached, under its key, in one
+    RocksDB write batch to `db` (a rocksdict `Rdict`), so the store is never ahead of it."""
+    import rocksdict
+
+    batch = rocksdict.WriteBatch(raw_mode=True)
+    for key, value in changes.items():
+        if value is None:
+            batch.delete(key)
+        else:
+            batch.put(key, value)
+    if offset is not None:  # a batch's first offset: recovery re-reads, never skips
+        offset_key, reached = offset
+        batch.put(offset_key, str(reached).encode())
+    db.write(batch)
+
+
 class Overlay(MutableMapping[bytes, bytes]):
     """One partition of a `RawTable` during a batch; `commit()` writes what changed, once."""
 
@@ -127,19 +135,39 @@ class Overlay(MutableMapping[bytes, bytes]):
         self.partition = partition
         self.changes: dict[bytes, bytes | None] = {}
 
-    def __getitem__(self, key: bytes) -> bytes:
+    # get, pop and `in` read the store once and raise nothing on a miss; the generic
+    # MutableMapping versions go through __getitem__'s KeyError, and pop reads twice.
+    def _value(self, key: bytes) -> bytes | None:
         changes = self.changes
-        value = changes[key] if key in changes else self.table.read(self.partition, key)
+        return changes[key] if key in changes else self.table.read(self.partition, key)
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self._value(key)
         if value is None:
             raise KeyError(key)
         return value
+
+    def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
+        value = self._value(key)
+        return default if value is None else value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, bytes) and self._value(key) is not None
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self.changes[key] = value
 
     def __delitem__(self, key: bytes) -> None:
-        self[key]  # KeyError when absent, as a mapping must
+        self.pop(key)  # KeyError when absent, as a mapping must
+
+    def pop(self, key: bytes, *default: Any) -> Any:  # type: ignore[override]
+        value = self._value(key)
+        if value is None:
+            if default:
+                return default[0]
+            raise KeyError(key)
         self.changes[key] = None
+        return value
 
     def __iter__(self) -> Iterator[bytes]:
         raise TypeError("an overlay reads keys, it does not list them")
