@@ -247,24 +247,50 @@ class WorkerPath:
             table.close()
 
 
+class GcTime:
+    """A `gc.callbacks` entry: collections per generation and the CPU time they took."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._began = time.process_time()
+        else:
+            generation = info["generation"]
+            self.count[generation] += 1
+            self.seconds[generation] += time.process_time() - self._began
+
+    def report(self, events: int) -> dict:
+        return {"collections": self.count,
+                "us_per_event": [round(s / events * 1e6, 2) for s in self.seconds]}
+
+
 def run_path(policies: Policies, by_partition: dict[int, list[tuple[bytes, bytes, int]]],
-             now: int, events: int) -> dict:
+             now: int, events: int, thresholds: tuple[int, ...]) -> dict:
     root = Path(tempfile.mkdtemp(prefix="slamon-workerpath-"))
     try:
         path = WorkerPath(policies, root, now)
+        collections = GcTime()
         gc.collect()
         gc.freeze()  # as `slamon worker` does once started
-        gc.set_threshold(*GC_THRESHOLDS)
+        gc.set_threshold(*thresholds)
+        gc.callbacks.append(collections)
         began = time.process_time()
         asyncio.run(path.run(by_partition))
         cpu = time.process_time() - began
         path.close()
     finally:
+        if collections in gc.callbacks:
+            gc.callbacks.remove(collections)
         gc.unfreeze()
         shutil.rmtree(root, ignore_errors=True)
     per_event = {stage: round(seconds / events * 1e6, 2) for stage, seconds in path.cpu.items()}
     return {"cpu_s": round(cpu, 3), "events_per_cpu_s": round(events / cpu),
             "us_per_event": per_event, "messages_produced": path.producer.messages,
+            "gc": collections.report(events),
             "ticket_ids": sorted(path.ticket_ids)}
 
 
@@ -290,7 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs of each")
+    parser.add_argument("--gc", default=",".join(map(str, GC_THRESHOLDS)),
+                        help="the path's garbage collection thresholds (default: the worker's)")
     args = parser.parse_args(argv)
+    thresholds = tuple(int(n) for n in args.gc.split(","))
 
     policy_file = Path(tempfile.mkdtemp(prefix="slamon-workerpath-")) / "policies.yaml"
     policy_file.write_text(BENCH_POLICIES)
@@ -306,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
 
     paths, engines = [], []
     for _ in range(args.rounds):  # alternating, so a slower spell of the machine hits both
-        paths.append(run_path(policies, by_partition, now, len(encoded)))
+        paths.append(run_path(policies, by_partition, now, len(encoded), thresholds))
         engines.append(run_engine(Engine(policies), values, now))
     path = min(paths, key=lambda r: r["cpu_s"])
     engine = min(engines, key=lambda r: r["cpu_s"])
@@ -316,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         del result["ticket_ids"]
     result = {
         "events": len(encoded), "backlog_hours": hours, "partitions": PARTITIONS,
+        "gc_thresholds": thresholds,
         "python": platform.python_version(), "engine_module": sys.modules["sla.engine"].__file__,
         "path": path, "engine_alone": engine,
         "path_to_engine_cpu": round(path["cpu_s"] / engine["cpu_s"], 2),
