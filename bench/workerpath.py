@@ -55,6 +55,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live import BENCH_POLICIES  # noqa: E402  (the backlog section's policies)
 from liveinput import backlog_events  # noqa: E402
 
 from agents.app import policy_targets  # noqa: E402
@@ -72,22 +73,10 @@ from streams.topics import TopicCatalogue  # noqa: E402
 
 BATCH = 1000  # records per partition per batch, as the worker's router hands them
 PARTITIONS = 12
-PRODUCER_BATCH_BYTES = 1024 * 1024
+PRODUCER_BATCH_BYTES = 256 * 1024  # the worker's default `producer_batch_bytes`
 OFFSET_KEY = b"__faust\0offset__"
 TICKET_KINDS = ("breach", "warning", "outcome", "retraction")
 STAGES = ("apply", "send", "prepare", "changelog_store", "commit", "fire", "compliance")
-
-BENCH_POLICIES = """\
-version: 1
-corporate:
-  calendar: 24x7
-  warn_at: [0.5, 0.75, 0.9]
-  targets:
-    P1: {response: 15m, resolution: 4h}
-    P2: {response: 1h, resolution: 8h}
-    P3: {response: 4h, resolution: 3d}
-    P4: {response: 1d, resolution: 10d}
-"""
 
 
 class Producer:
