@@ -111,8 +111,13 @@ def test_ctrl_c_stops_a_replay_in_jobs_midway(tmp_path):
         while not output.exists() or output.stat().st_size < written << 20:
             assert replay.poll() is None, "the replay ended before it was interrupted"
             time.sleep(0.01)
+        at_signal = output.stat().st_size
         replay.send_signal(signal.SIGINT)
-        assert replay.wait(timeout=30) == 130
+        code = replay.wait(timeout=30)
+        said = replay.stderr.read()
+        # Whether it ignored the signal or had ended before it: how far it wrote, what it said.
+        assert code == 130, (f"exit {code}; output {at_signal:,} bytes at the signal, "
+                             f"{output.stat().st_size:,} at the end; stderr: {said[-2000:]!r}")
     finally:
         subprocess.run(["pkill", "-KILL", "-s", str(replay.pid)], check=False)
-    assert b"Traceback" not in replay.stderr.read()
+    assert b"Traceback" not in said
