@@ -51,6 +51,7 @@ from typing import Any
 import orjson
 from aiokafka.producer.message_accumulator import BatchBuilder
 from faust.stores.rocksdb import RocksDBOptions
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
@@ -74,7 +75,7 @@ from streams.topics import TopicCatalogue  # noqa: E402
 BATCH = 1000  # records per partition per batch, as the worker's router hands them
 PARTITIONS = 12
 PRODUCER_BATCH_BYTES = 256 * 1024  # the worker's default `producer_batch_bytes`
-OFFSET_KEY = b"__faust\0offset__"
+OFFSET_KEY = RocksDBStore.offset_key  # where Faust's store keeps its changelog offset
 TICKET_KINDS = ("breach", "warning", "outcome", "retraction")
 STAGES = ("apply", "send", "prepare", "changelog_store", "commit", "fire", "compliance")
 
@@ -85,7 +86,6 @@ class Producer:
     def __init__(self) -> None:
         self.messages = 0
         self.offsets: defaultdict[tuple[str, int], int] = defaultdict(int)
-        self.sent: list[tuple[str, bytes]] = []  # (topic, value) of the ticket outputs
 
     def create_batch(self) -> BatchBuilder:
         return BatchBuilder(PRODUCER_BATCH_BYTES, 0)
@@ -260,9 +260,9 @@ class GcTime:
 def run_path(policies: Policies, by_partition: dict[int, list[tuple[bytes, bytes, int]]],
              now: int, events: int, thresholds: tuple[int, ...]) -> dict:
     root = Path(tempfile.mkdtemp(prefix="slamon-workerpath-"))
+    collections, before = GcTime(), gc.get_threshold()
     try:
         path = WorkerPath(policies, root, now)
-        collections = GcTime()
         gc.collect()
         gc.freeze()  # as `slamon worker` does once started
         gc.set_threshold(*thresholds)
@@ -274,6 +274,7 @@ def run_path(policies: Policies, by_partition: dict[int, list[tuple[bytes, bytes
     finally:
         if collections in gc.callbacks:
             gc.callbacks.remove(collections)
+        gc.set_threshold(*before)
         gc.unfreeze()
         shutil.rmtree(root, ignore_errors=True)
     per_event = {stage: round(seconds / events * 1e6, 2) for stage, seconds in path.cpu.items()}
