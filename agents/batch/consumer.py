@@ -17,11 +17,14 @@ topics in order), so a batch waiting for Kafka's acks holds up no other partitio
 handlers must keep what partitions share consistent across their waits.
 
 Faust internals this relies on (faust-streaming is pinned; tests/unit/test_faust_contract.py
-fails loudly when an upgrade changes them): `Consumer._drain_messages`,
+fails loudly when an upgrade changes them): `Consumer._drain_messages`, `subscribe`,
 `_wait_next_records`, `flow_active`, `perform_seek`, `_buffered_partitions`,
 `_read_offset`, `_committed_offset`, `_acked`, `_acked_index`, `_n_acked`, `_add_gap`,
-`_commit_every`, `_unacked_messages`, `_waiting_for_ack`, `faust.types.tuples.ack_lock`,
-`app.consumer_generation_id`, `app.monitor.stream_inbound_time`, the aiokafka
+`_commit_every`, `_unacked_messages`, `_waiting_for_ack`, `_wait_for_ack`,
+`_clean_unacked_messages`, `commit_and_end_transactions`, `wait_empty` (replaced, to leave
+out its garbage collections), `faust.types.tuples.ack_lock`,
+`app.consumer_generation_id`, `app.monitor.stream_inbound_time`, the producer's aiokafka
+client (`_ensure_producer().client`, to read the cluster's topics), the aiokafka
 transport's `Consumer` class attribute, and aiokafka's per-partition fetch state
 (`highwater`, `timestamp`) reached as Faust's `verify_event_path` reaches it.
 """
@@ -30,15 +33,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from time import monotonic
 from typing import Any, Protocol
 
 import faust
 from aiokafka import TopicPartition
+from faust.transport.consumer import CONSUMER_WAIT_EMPTY
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from faust.types.tuples import ack_lock
+from mode import Service
 from mode.utils.futures import notify
 
 __all__ = ["Abandoned", "BatchConsumer", "BatchRouter", "KafkaRecord", "install"]
@@ -46,6 +51,8 @@ __all__ = ["Abandoned", "BatchConsumer", "BatchRouter", "KafkaRecord", "install"
 logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0  # pause before a failed batch is handed over again
+# How long a subscription waits for the cluster to report topics Faust has just created.
+SUBSCRIBE_WAIT_SECONDS = 5.0
 
 
 class Abandoned(Exception):
@@ -158,6 +165,63 @@ class BatchConsumer(faust_aiokafka.Consumer):
             for tp, offset in self._committed_offset.items():
                 if offset is not None and tp.topic in router.handlers:
                     router.positions[tp] = offset
+
+    async def subscribe(self, topics: Iterable[str]) -> None:
+        """Subscribe once the cluster reports every topic (or after `SUBSCRIBE_WAIT_SECONDS`).
+
+        Faust creates its internal topics (ticks, raw, the tables' changelogs) just before
+        it subscribes, and the broker may not report them yet. Such a topic joined the
+        subscription at the consumer's next metadata refresh, 10 s later, and the group
+        rebalanced: on a new deployment's first start, in the middle of its backlog.
+        """
+        wanted = set(topics)
+        await self._wait_for_topics(wanted)
+        await super().subscribe(wanted)
+
+    async def _wait_for_topics(self, topics: set[str]) -> None:
+        try:
+            client = self.app.producer._ensure_producer().client  # type: ignore[attr-defined]
+        except Exception:  # no producer yet: subscribe as Faust would
+            return
+        deadline = monotonic() + SUBSCRIBE_WAIT_SECONDS
+        while True:
+            try:
+                cluster = await client.fetch_all_metadata()
+            except Exception as exc:  # the broker is away: the consumer will say so
+                logger.debug("no metadata before subscribing: %r", exc)
+                return
+            missing = sorted(topic for topic in topics if not cluster.partitions_for_topic(topic))
+            if not missing:
+                return
+            if monotonic() >= deadline:
+                logger.warning("subscribing although the cluster does not report %s yet: "
+                               "when it does, the group rebalances", ", ".join(missing))
+                return
+            await asyncio.sleep(0.1)
+
+    @Service.transitions_to(CONSUMER_WAIT_EMPTY)
+    async def wait_empty(self) -> None:
+        """Faust's `wait_empty` (a rebalance or a stop waits for every batch in flight),
+        without the full garbage collection it runs on every turn of its loop.
+
+        A full collection traverses every ticket state the worker keeps decoded (up to
+        200,000): 0.6-0.8 s each in `bench/live.py`'s backlog. Faust's loop turns once per
+        acknowledgement, so a rebalance that found batches in flight ran one collection
+        after another, and the worker stood still for seconds. Nothing here needs one: a
+        batch's marker leaves `_unacked_messages` when the batch ends.
+        """
+        turns = 0
+        while not self.should_stop and self._unacked_messages:
+            turns += 1
+            if not turns % 10:
+                self.log.warning("wait_empty: waiting for %d batches or messages in flight",
+                                 len(self._unacked_messages))
+            await self.commit()
+            if not self._unacked_messages:
+                break
+            await self._wait_for_ack(timeout=1)
+            self._clean_unacked_messages()
+        await self.commit_and_end_transactions()
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         router = self.router

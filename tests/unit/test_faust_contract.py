@@ -55,7 +55,8 @@ def test_consumer_internals_exist(app: faust.App) -> None:
         assert hasattr(consumer, name), f"Consumer.{name} is gone"
     for name in ("_drain_messages", "_wait_next_records", "perform_seek", "_add_gap",
                  "_to_message", "on_partitions_revoked", "commit", "wait_empty",
-                 "highwater", "highwaters", "position"):
+                 "highwater", "highwaters", "position", "subscribe", "_wait_for_ack",
+                 "_clean_unacked_messages", "commit_and_end_transactions"):
         assert callable(getattr(consumer, name, None)), f"Consumer.{name}() is gone"
     assert isinstance(consumer.flow_active, bool)
     assert hasattr(faust_consumer, "ack_lock"), "faust.types.tuples.ack_lock is gone"
@@ -87,6 +88,28 @@ def test_store_internals_the_tables_use() -> None:
     assert callable(getattr(rocksdb.Store, "_db_for_partition", None))
     assert callable(getattr(rocksdb.Store, "set_persisted_offset", None))
     assert "self.data" in inspect.getsource(memory.Store.__post_init__)
+
+
+def test_what_the_replaced_methods_replace() -> None:
+    """BatchConsumer.wait_empty and RocksDBStore.revoke_partitions are Faust's without their
+    garbage collections; RawTable._new_store_by_url builds the store as Faust does."""
+    wait_empty = inspect.getsource(faust_consumer.Consumer.wait_empty)
+    for part in ("self._unacked_messages", "gc.collect()", "self._wait_for_ack",
+                 "self._clean_unacked_messages()", "self.commit_and_end_transactions"):
+        assert part in wait_empty, f"Consumer.wait_empty changed: {part} is gone"
+    assert faust_consumer.CONSUMER_WAIT_EMPTY == "WAIT_EMPTY"
+    revoke = inspect.getsource(rocksdb.Store.revoke_partitions)
+    assert list(inspect.signature(rocksdb.Store.revoke_partitions).parameters) == [
+        "self", "table", "tps"]
+    for part in ("table.changelog_topic.topics", "self._dbs.pop(tp.partition, None)",
+                 "gc.collect()"):
+        assert part in revoke, f"rocksdb.Store.revoke_partitions changed: {part} is gone"
+    new_store = inspect.getsource(faust.Table._new_store_by_url)
+    for part in ("stores.by_url(url)(", "url,", "self.app,", "self,", "table_name=self.name",
+                 "key_type=self.key_type", "key_serializer=self.key_serializer",
+                 "value_serializer=self.value_serializer", "value_type=self.value_type",
+                 "loop=self.loop", "options=self.options"):
+        assert part in new_store, f"Table._new_store_by_url changed: {part} is gone"
 
 
 def test_producer_batch_api() -> None:
