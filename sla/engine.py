@@ -77,6 +77,7 @@ class Engine:
         # event type -> (metric, what the event does to that metric's clock), for every
         # metric whose clock the type moves: decided once per policy load, not per event.
         self._relevant: dict[str, tuple[tuple[MetricDef, str], ...]] = {}
+        self._known_types: frozenset[str] = frozenset()
         self._plans: dict[tuple[int | None, str | None, str | None], _Plan] = {}
         self.policies = policies
         self.reload(policies)
@@ -93,6 +94,7 @@ class Engine:
             kind: tuple((m, _action(m, kind)) for m in policies.metrics if kind in m.event_types)
             for kind in types
         }
+        self._known_types = frozenset(self._relevant)  # read for every event
         self._plans.clear()  # a reload may reuse a version number with other terms
 
     def remember(self, policies: PolicyView) -> None:
@@ -103,7 +105,7 @@ class Engine:
 
     @property
     def known_types(self) -> frozenset[str]:
-        return frozenset(self._relevant)
+        return self._known_types
 
     def _terms(self, state: TicketState) -> _Plan:
         key = (state.version, state.service, state.customer)

@@ -282,3 +282,17 @@ def test_a_tombstone_skips_redelivered_events_and_rejects_new_ones():
     assert [r["reason"] for r in engine.apply(state, new, ms("00:08"))] == ["ticket_closed"]
     engine.advance(state, ms("01:05:01"))
     assert engine.is_empty(state) and not state.applied
+
+
+def test_the_known_event_types_follow_a_policy_reload():
+    from sla.engine import Engine
+    from sla.model import DEFAULT_METRICS, MetricDef
+
+    engine = Engine(StubPolicies())
+    assert "escalated" not in engine.known_types and "opened" in engine.known_types
+    escalation = MetricDef(name="escalation", start=frozenset({"escalated"}),
+                           stop=frozenset({"closed"}))
+    engine.reload(StubPolicies(version=2, metrics=(*DEFAULT_METRICS, escalation)))
+    assert "escalated" in engine.known_types
+    engine.reload(StubPolicies(version=3))
+    assert "escalated" not in engine.known_types
