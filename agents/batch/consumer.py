@@ -184,9 +184,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
         except Exception:  # no producer yet: subscribe as Faust would
             return
         deadline = monotonic() + SUBSCRIBE_WAIT_SECONDS
+        pause = 0.1  # doubled each time: a cluster of thousands of topics answers slowly
         while True:
-            try:
-                cluster = await client.fetch_all_metadata()
+            try:  # never past the deadline, even when the broker does not answer
+                cluster = await asyncio.wait_for(client.fetch_all_metadata(),
+                                                 timeout=max(deadline - monotonic(), 0.5))
             except Exception as exc:  # the broker is away: the consumer will say so
                 logger.debug("no metadata before subscribing: %r", exc)
                 return
@@ -197,7 +199,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 logger.warning("subscribing although the cluster does not report %s yet: "
                                "when it does, the group rebalances", ", ".join(missing))
                 return
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 1.0)
 
     @Service.transitions_to(CONSUMER_WAIT_EMPTY)
     async def wait_empty(self) -> None:

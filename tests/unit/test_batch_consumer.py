@@ -293,3 +293,23 @@ async def test_subscribing_gives_up_waiting_for_a_topic_that_never_comes(
     await asyncio.wait_for(consumer.subscribe(["ticks", "events"]), timeout=5)
     assert subscribed == [{"ticks", "events"}]
     assert "does not report events yet" in caplog.text
+
+
+async def test_subscribing_does_not_wait_past_the_deadline_for_a_silent_broker(
+        consumer: BatchConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Client:
+        async def fetch_all_metadata(self) -> _Cluster:
+            await asyncio.sleep(3600)  # a broker that never answers
+            raise AssertionError("unreachable")
+
+    monkeypatch.setattr(consumer.app.producer, "_ensure_producer",
+                        lambda: type("P", (), {"client": Client()})(), raising=False)
+    monkeypatch.setattr(batch_consumer, "SUBSCRIBE_WAIT_SECONDS", 0.2)
+    subscribed: list[set[str]] = []
+
+    async def subscribe(self: BatchConsumer, topics: set[str]) -> None:
+        subscribed.append(set(topics))
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "subscribe", subscribe)
+    await asyncio.wait_for(consumer.subscribe(["ticks"]), timeout=5)
+    assert subscribed == [{"ticks"}]
