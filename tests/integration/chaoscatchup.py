@@ -160,9 +160,11 @@ def backlog_rebalance(bootstrap: str, work: Path, tickets: int = 8000,
     later); its partitions return to the first after `session_timeout`. Everything replay
     computes must arrive, nothing else."""
     rng = random.Random(seed)
+    # A heartbeat each second: the first worker, thawed once the second asks to join, learns
+    # of the rebalance at its next heartbeat and works on until then. With a third of the
+    # session (4 s) a fast worker emptied the second's partitions before it got them.
     rig = Rig(bootstrap, work, "blrebal", partitions=4, policy=BACKLOG_POLICY.format(version=1),
-              SLAMON_SESSION_TIMEOUT=str(session_timeout),
-              SLAMON_HEARTBEAT_INTERVAL=str(max(1, session_timeout // 3)))
+              SLAMON_SESSION_TIMEOUT=str(session_timeout), SLAMON_HEARTBEAT_INTERVAL="1")
     progress: Progress | None = None
     problems = rig.result.problems
     try:

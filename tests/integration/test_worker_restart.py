@@ -12,6 +12,7 @@ minus the instant the new process was spawned. Each figure is printed (pytest -s
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,15 +128,21 @@ def test_early_hangups_and_faust_variables_do_not_move_the_worker(
                                    stdout=out, stderr=subprocess.STDOUT)
     worker = Worker(env, log, process)
     try:
-        time.sleep(1.0)  # the interpreter and the command line are up: run() has begun
         deadline = time.monotonic() + 90
+        # What building the app prints (the desks' secrets), or Faust's first line, comes
+        # after run() began, which first handles SIGHUP: from then on, hang up quickly; a
+        # fast machine is ready in two seconds.
+        while not re.search(r"^source |Starting\.\.\.", log.read_text(), re.MULTILINE):
+            assert process.poll() is None, f"worker died before it began:\n{worker.tail()}"
+            assert time.monotonic() < deadline, "no output in 90 s"
+            time.sleep(0.02)
         hangups = 0
         while worker.get("/readyz")[0] != 200:
             assert process.poll() is None, f"worker died on SIGHUP {hangups}:\n{worker.tail()}"
             assert time.monotonic() < deadline, f"not ready in 90 s:\n{worker.tail()}"
             process.send_signal(signal.SIGHUP)
             hangups += 1
-            time.sleep(0.3)
+            time.sleep(0.1)
         assert hangups >= 5, "the worker was ready before it could be tested"
         process.send_signal(signal.SIGHUP)  # and one once ready
         deadline = time.monotonic() + 20
