@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,48 +249,54 @@ class _Cluster:
         return {0, 1} if topic in self.known else None
 
 
-async def test_subscribing_waits_until_the_cluster_reports_the_topics(
-        consumer: BatchConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Faust creates its internal topics just before it subscribes: a topic the broker does
-    not report yet joined the subscription at the next metadata refresh, with a rebalance."""
-    known = {"ticks"}
-    fetches: list[set[str]] = []
+def _cluster_and_subscription(consumer: BatchConsumer, monkeypatch: pytest.MonkeyPatch,
+                              fetch: Callable[[], Awaitable[_Cluster]],
+                              ) -> list[set[str]]:
+    """The producer's client answers metadata with `fetch`; Faust's own subscribe records
+    what it is given, in the list returned."""
 
     class Client:
         async def fetch_all_metadata(self) -> _Cluster:
-            fetches.append(set(known))
-            if len(fetches) == 3:
-                known.add("raw")  # the third answer reports it
-            return _Cluster(set(known))
+            return await fetch()
 
     monkeypatch.setattr(consumer.app.producer, "_ensure_producer",
                         lambda: type("P", (), {"client": Client()})(), raising=False)
-    subscribed: list[tuple[set[str], int]] = []
-
-    async def subscribe(self: BatchConsumer, topics: set[str]) -> None:
-        subscribed.append((set(topics), len(fetches)))
-
-    monkeypatch.setattr(faust_aiokafka.Consumer, "subscribe", subscribe)
-    await consumer.subscribe(["ticks", "raw"])
-    assert subscribed == [({"ticks", "raw"}, 3)]  # right after the answer that has both
-
-
-async def test_subscribing_gives_up_waiting_for_a_topic_that_never_comes(
-        consumer: BatchConsumer, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
-    class Client:
-        async def fetch_all_metadata(self) -> _Cluster:
-            return _Cluster({"ticks"})
-
-    monkeypatch.setattr(consumer.app.producer, "_ensure_producer",
-                        lambda: type("P", (), {"client": Client()})(), raising=False)
-    monkeypatch.setattr(batch_consumer, "SUBSCRIBE_WAIT_SECONDS", 0.2)
     subscribed: list[set[str]] = []
 
     async def subscribe(self: BatchConsumer, topics: set[str]) -> None:
         subscribed.append(set(topics))
 
     monkeypatch.setattr(faust_aiokafka.Consumer, "subscribe", subscribe)
+    return subscribed
+
+
+async def test_subscribing_waits_until_the_cluster_reports_the_topics(
+        consumer: BatchConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faust creates its internal topics just before it subscribes: a topic the broker does
+    not report yet joined the subscription at the next metadata refresh, with a rebalance."""
+    known = {"ticks"}
+    answers: list[bool] = []  # per answer: had Faust subscribed before it was asked for?
+
+    async def fetch() -> _Cluster:
+        answers.append(bool(subscribed))
+        if len(answers) == 3:
+            known.add("raw")  # the third answer reports it
+        return _Cluster(set(known))
+
+    subscribed = _cluster_and_subscription(consumer, monkeypatch, fetch)
+    await consumer.subscribe(["ticks", "raw"])
+    assert subscribed == [{"ticks", "raw"}]
+    assert answers == [False, False, False]  # subscribed right after the answer with both
+
+
+async def test_subscribing_gives_up_waiting_for_a_topic_that_never_comes(
+        consumer: BatchConsumer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def fetch() -> _Cluster:
+        return _Cluster({"ticks"})
+
+    subscribed = _cluster_and_subscription(consumer, monkeypatch, fetch)
+    monkeypatch.setattr(batch_consumer, "SUBSCRIBE_WAIT_SECONDS", 0.2)
     await asyncio.wait_for(consumer.subscribe(["ticks", "events"]), timeout=5)
     assert subscribed == [{"ticks", "events"}]
     assert "does not report events yet" in caplog.text
@@ -297,19 +304,11 @@ async def test_subscribing_gives_up_waiting_for_a_topic_that_never_comes(
 
 async def test_subscribing_does_not_wait_past_the_deadline_for_a_silent_broker(
         consumer: BatchConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Client:
-        async def fetch_all_metadata(self) -> _Cluster:
-            await asyncio.sleep(3600)  # a broker that never answers
-            raise AssertionError("unreachable")
+    async def fetch() -> _Cluster:
+        await asyncio.sleep(3600)  # a broker that never answers
+        raise AssertionError("unreachable")
 
-    monkeypatch.setattr(consumer.app.producer, "_ensure_producer",
-                        lambda: type("P", (), {"client": Client()})(), raising=False)
+    subscribed = _cluster_and_subscription(consumer, monkeypatch, fetch)
     monkeypatch.setattr(batch_consumer, "SUBSCRIBE_WAIT_SECONDS", 0.2)
-    subscribed: list[set[str]] = []
-
-    async def subscribe(self: BatchConsumer, topics: set[str]) -> None:
-        subscribed.append(set(topics))
-
-    monkeypatch.setattr(faust_aiokafka.Consumer, "subscribe", subscribe)
     await asyncio.wait_for(consumer.subscribe(["ticks"]), timeout=5)
     assert subscribed == [{"ticks"}]
