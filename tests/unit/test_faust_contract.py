@@ -104,6 +104,9 @@ def test_what_the_replaced_methods_replace() -> None:
     for part in ("table.changelog_topic.topics", "self._dbs.pop(tp.partition, None)",
                  "gc.collect()"):
         assert part in revoke, f"rocksdb.Store.revoke_partitions changed: {part} is gone"
+    stop = inspect.getsource(rocksdb.Store.stop)
+    assert "self._dbs.clear()" in stop and "gc.collect()" in stop, "rocksdb.Store.stop changed"
+    assert "super()" not in stop, "rocksdb.Store.stop now calls its base: so must RocksDBStore"
     new_store = inspect.getsource(faust.Table._new_store_by_url)
     for part in ("stores.by_url(url)(", "url,", "self.app,", "self,", "table_name=self.name",
                  "key_type=self.key_type", "key_serializer=self.key_serializer",

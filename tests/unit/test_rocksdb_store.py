@@ -63,3 +63,13 @@ def test_a_memory_table_keeps_faust_s_store(tmp_path: Path) -> None:
                                          policies=Path("config/policies.yaml")))
     stores = [t.data for t in app.tables.values() if isinstance(t, RawTable)]
     assert stores and not any(isinstance(store, RocksDBStore) for store in stores)
+
+
+async def test_a_stop_drops_the_databases_and_collects_nothing(
+        table: RawTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = table.data
+    assert isinstance(store, RocksDBStore)
+    store._dbs.update({0: object(), 1: object()})
+    collected = _collections(monkeypatch)
+    await store.stop()
+    assert store._dbs == {} and collected == []
