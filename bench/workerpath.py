@@ -51,7 +51,6 @@ from typing import Any
 import orjson
 from aiokafka.producer.message_accumulator import BatchBuilder
 from faust.stores.rocksdb import RocksDBOptions
-from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
@@ -66,7 +65,7 @@ from agents.compliance import ComplianceProcessor, ComplianceService  # noqa: E4
 from agents.metrics import MonitorMetrics  # noqa: E402
 from agents.policyfile import load_policies  # noqa: E402
 from agents.processor import Batch, ClockProcessor  # noqa: E402
-from agents.tables import Overlay, write_rocksdb  # noqa: E402
+from agents.tables import Overlay, RocksDBStore, write_rocksdb  # noqa: E402
 from sla.engine import Engine  # noqa: E402
 from sla.policy import Policies  # noqa: E402
 from sla.replay import Replay  # noqa: E402
@@ -75,7 +74,7 @@ from streams.topics import TopicCatalogue  # noqa: E402
 BATCH = 1000  # records per partition per batch, as the worker's router hands them
 PARTITIONS = 12
 PRODUCER_BATCH_BYTES = 256 * 1024  # the worker's default `producer_batch_bytes`
-OFFSET_KEY = RocksDBStore.offset_key  # where Faust's store keeps its changelog offset
+OFFSET_KEY = RocksDBStore.offset_key  # where the worker's store keeps its changelog offset
 TICKET_KINDS = ("breach", "warning", "outcome", "retraction")
 STAGES = ("apply", "send", "prepare", "changelog_store", "commit", "fire", "compliance")
 
