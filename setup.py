@@ -50,6 +50,9 @@ INTERPRETED = {
 GLUE = [
     "agents/deadlines.py",
     "agents/metriccounts.py",
+    "agents/metrics.py",
+    "agents/batch/sender.py",
+    "agents/complianceprocessor.py",
     "agents/processor.py",
     "streams/codec.py",
     "streams/outputs.py",

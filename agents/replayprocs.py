@@ -3,9 +3,9 @@
 A sender thread per shard writes its batches, so that a shard blocked on writing a large
 answer never waits for a reader blocked on sending it more.
 
-Kept apart from the reader (`agents.replayjobs`, compiled in the compiled build): a
-compiled module cannot hold `ShardFailed`, whose base class stays interpreted, and threads
-and pipes gain nothing from being compiled.
+Kept apart from the reader (`agents.replayjobs`) so that the reader can be compiled: a
+compiled module cannot hold `ShardFailed`, whose base class stays interpreted. Compiled, the
+reader took the same CPU (README, Performance), so the compiled build leaves it out.
 """
 
 from __future__ import annotations

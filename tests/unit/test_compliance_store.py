@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.compliance import ComplianceProcessor, TableStore
+from agents.complianceprocessor import ComplianceProcessor, TableStore
 from agents.devkit.traffic import ticket_events
 from agents.policyfile import load_policies
 from sla.compliance import Compliance, DictStore, WindowStore

@@ -20,7 +20,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.compliance import ComplianceProcessor
+from agents.complianceprocessor import ComplianceProcessor
 from sla.csat import csat_fields
 from sla.engine import Engine
 from sla.replay import Replay

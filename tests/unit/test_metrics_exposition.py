@@ -22,6 +22,7 @@ from prometheus_client.openmetrics.exposition import generate_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 import agents.metriccounts
+import agents.metrics
 from agents.app import policy_targets
 from agents.devkit.traffic import ticket_events
 from agents.metrics import (
@@ -191,9 +192,9 @@ def test_the_exposition_is_prometheus_clients_own(replayed: list[dict[str, Any]]
     assert len(exemplars) > 100
 
 
-def test_the_comparison_fails_when_counting_breaks(replayed: list[dict[str, Any]],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test above can fail: a value one bucket too high, or a counter's amount dropped."""
+def test_the_comparison_fails_when_a_value_lands_in_the_wrong_bucket(
+        replayed: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test above can fail: a value one bucket too high."""
     def one_too_high(bounds: tuple[float, ...], value: float) -> int:
         return min(bisect.bisect_left(bounds, value) + 1, len(bounds) - 1)
 
@@ -201,10 +202,16 @@ def test_the_comparison_fails_when_counting_breaks(replayed: list[dict[str, Any]
     new, reference = exposed_both(replayed)
     assert new != reference
 
+
+@pytest.mark.skipif(agents.metrics.__file__.endswith(".so"),
+                    reason="compiled: MonitorMetrics calls CounterCounts.inc without looking "
+                           "it up, so a patched method is never called")
+def test_the_comparison_fails_when_a_counter_drops_its_amount(
+        replayed: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test above can fail: a counter's amount dropped."""
     def inc_by_one(self: Any, labels: tuple, ticket: object = None, amount: int = 1) -> None:
         original(self, labels, ticket, 1)
 
-    monkeypatch.undo()
     original = agents.metriccounts.CounterCounts.inc
     monkeypatch.setattr(agents.metriccounts.CounterCounts, "inc", inc_by_one)
     new, reference = exposed_both(replayed)
