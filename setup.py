@@ -43,10 +43,11 @@ INTERPRETED = {
     "sla/errors.py": "subclassed in agents/",
 }
 # Outside sla/: what the live worker runs for every event and output besides the engine
-# (decoding, the batch's bookkeeping, output records, the deadline index, metric counts).
-# In a worker catching up on a backlog they cost about as much CPU as the engine itself;
-# compiled with it, the worker did ~20% more events per CPU second (README, Performance).
-# Only modules without Faust classes: a compiled class cannot subclass an interpreted one.
+# (decoding, the batch's bookkeeping, output records, the deadline index, metrics, the
+# sender's records, compliance counting). In a worker catching up on a backlog they cost
+# about as much CPU as the engine itself; compiled with it, the worker did ~20% more events
+# per CPU second (README, Performance). Only modules without Faust classes: a compiled class
+# cannot subclass an interpreted one, and Faust inspects the functions it is handed.
 GLUE = [
     "agents/deadlines.py",
     "agents/metriccounts.py",
