@@ -23,18 +23,26 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
+import orjson
 from faust.types import TP
 
 from agents.batch.consumer import BatchRouter, KafkaRecord
 from agents.batch.sender import BatchSender, app_sender
-from agents.complianceprocessor import ComplianceProcessor, RecordObserver, TableStore
+from agents.complianceprocessor import (
+    ComplianceProcessor,
+    RecordObserver,
+    TableStore,
+    legacy_rows,
+)
 from agents.settings import Settings
-from agents.tables import RawTable, raw_table, raw_topic
+from agents.tables import Overlay, RawTable, raw_table, raw_topic
 from sla.engine import Engine
 
 __all__ = ["ComplianceProcessor", "ComplianceService", "TableStore", "add_compliance_agent"]
 
 logger = logging.getLogger(__name__)
+
+COUNTS_TABLE = "slamon-compliance-counts"
 
 
 class ComplianceService:
@@ -42,19 +50,23 @@ class ComplianceService:
 
     A batch's compliance records are sent and acknowledged by Kafka before the table
     writes that follow from it are committed (changelog, then store), as for the clocks;
-    each key is written once per batch. A batch that fails leaves the tables as they
-    were, and the open windows in memory are rebuilt from them before the next one.
-    Batches take turns (the batch consumer hands partitions over side by side): the
-    windows in memory are one `Compliance` for all partitions, and a batch points its
-    store at that partition's overlays until the batch is done.
+    each key is written once per batch. A batch that fails leaves the table as it was,
+    and the open windows in memory are rebuilt from it before the next one. Batches take
+    turns (the batch consumer hands partitions over side by side): the windows in memory
+    are one `Compliance` for all partitions, and a batch points its store at that
+    partition's overlay until the batch is done.
+
+    `legacy`: the two tables of the earlier layout. Before the first rebuild their rows move
+    into the table (`legacy_rows`), then leave them.
     """
 
-    def __init__(self, app: faust.App, processor: ComplianceProcessor, entries: RawTable,
-                 clocks: RawTable, output: faust.TopicT, partitions: int) -> None:
+    def __init__(self, app: faust.App, processor: ComplianceProcessor, table: RawTable,
+                 output: faust.TopicT, partitions: int,
+                 legacy: tuple[RawTable, RawTable] | None = None) -> None:
         self.app = app
         self.processor = processor
-        self.entries = entries
-        self.clocks = clocks
+        self.table = table
+        self.legacy = legacy
         self.output = output
         self.partitions = partitions
         self.stale = True
@@ -79,12 +91,12 @@ class ComplianceService:
             self.declared = True
         processor = self.processor
         if self.stale:
-            processor.rebuild(self.entries.items())
+            await self.move_legacy_rows()
+            processor.rebuild(self.table.items())
             self.stale = False
         partition = tp.partition
         store = processor.store
-        entries, clocks = self.entries.overlay(partition), self.clocks.overlay(partition)
-        store.entries, store.clocks = entries, clocks
+        table = store.table = self.table.overlay(partition)
         try:
             outputs = []
             for record in records:
@@ -96,31 +108,76 @@ class ComplianceService:
             deliveries = await self.sender.send(outputs)
             if deliveries:
                 await asyncio.gather(*deliveries)
-            await entries.commit(self.sender)
-            await clocks.commit(self.sender)
+            await table.commit(self.sender)
         except BaseException:
-            self.stale = True  # the windows in memory may hold what the tables do not
+            self.stale = True  # the windows in memory may hold what the table does not
             raise
         finally:
-            store.entries, store.clocks = self.entries, self.clocks
+            store.table = self.table
+
+    async def move_legacy_rows(self) -> int:
+        """Move the rows of the earlier layout's two tables into the table; how many.
+
+        The new rows are committed first, then the old clocks rows are deleted, then the old
+        entries rows: whatever a crash interrupts, the next rebuild moves what is left to
+        the same rows, and a row the table has already is kept.
+        """
+        if self.legacy is None:
+            return 0
+        old_entries, old_clocks = self.legacy
+        entries, clocks = list(old_entries.items()), list(old_clocks.items())
+        if not entries and not clocks:
+            return 0
+        sender = self.sender
+
+        def partition_of(service: str, customer: str) -> int:
+            return sender.partition(f"{service}|{customer}".encode())
+
+        moved: dict[int, Overlay] = {}
+        for partition, key, value in legacy_rows(entries, clocks, partition_of):
+            overlay = moved.get(partition)
+            if overlay is None:
+                overlay = moved[partition] = self.table.overlay(partition)
+            if key not in overlay:
+                overlay[key] = value
+        for overlay in moved.values():
+            await overlay.commit(sender)
+        for table, rows, partition_of_row in (
+                (old_clocks, clocks, lambda value: partition_of(*orjson.loads(value)[:2])),
+                (old_entries, entries, lambda value: orjson.loads(value)[0])):
+            deleted: dict[int, Overlay] = {}
+            for key, value in rows:
+                partition = partition_of_row(value)
+                overlay = deleted.get(partition)
+                if overlay is None:
+                    overlay = deleted[partition] = table.overlay(partition)
+                overlay.pop(key, None)
+            for overlay in deleted.values():
+                await overlay.commit(sender)
+        logger.info("compliance: moved %d rows of the earlier layout (%d entries, %d clocks) "
+                    "into %s", len(entries) + len(clocks), len(entries), len(clocks),
+                    self.table.name)
+        return len(entries) + len(clocks)
 
 
 def add_compliance_agent(app: faust.App, settings: Settings, engine: Engine,
                          router: BatchRouter, observer: RecordObserver | None = None,
                          ) -> ComplianceProcessor:
-    """Route the compliance input to a `ComplianceService`; add its two tables to `app`."""
+    """Route the compliance input to a `ComplianceService`; add its table to `app` (and the
+    earlier layout's two, whose rows it moves into it)."""
     topics = settings.topics
-    entries = raw_table(app, "slamon-compliance-entries", settings.partitions)
-    clocks = raw_table(app, "slamon-compliance-clocks", settings.partitions)
+    table = raw_table(app, COUNTS_TABLE, settings.partitions)
+    legacy = (raw_table(app, "slamon-compliance-entries", settings.partitions),
+              raw_table(app, "slamon-compliance-clocks", settings.partitions))
 
     def credit_for(service: str, customer: str, value: float) -> float:
         return engine.policies.terms(service, customer).credit_for(value)
 
-    processor = ComplianceProcessor(entries, clocks, topics, credit_for,
-                                    round(settings.lateness * 1000), observer)
+    processor = ComplianceProcessor(table, topics, credit_for, round(settings.lateness * 1000),
+                                    observer)
     source = raw_topic(app, topics.compliance_input, partitions=settings.partitions)
     output = raw_topic(app, topics.compliance, partitions=settings.partitions)
-    service = ComplianceService(app, processor, entries, clocks, output, settings.partitions)
+    service = ComplianceService(app, processor, table, output, settings.partitions, legacy)
     router.route(topics.compliance_input, service.handle)
 
     async def unused(stream: faust.StreamT) -> None:

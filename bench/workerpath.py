@@ -16,7 +16,7 @@ runs the same work on one core, with nothing to wait for, and counts CPU time on
   prepared and committed to the changelog and to RocksDB, then `commit`; at the end, a
   tick fires every partition's deadlines due by then;
 - the compliance input the batches produced goes, partition by partition, through
-  `ComplianceService._handle` (counting, the compliance records sent, its two tables);
+  `ComplianceService._handle` (counting, the compliance records sent, its table);
 - the producer is aiokafka's own `BatchBuilder` (messages encoded into real record
   batches), answering at once; each table is a RocksDB database per partition opened with
   Faust's own options, written with the worker's write batches (`write_rocksdb`);
@@ -159,14 +159,14 @@ class WorkerPath:
         self.clocks = Table(root, "clocks")
         self.processor = ClockProcessor(engine, self.clocks, self.topics, self.metrics,
                                         clock=lambda: now, max_future_ms=60_000)
-        entries, counted = Table(root, "entries"), Table(root, "counted")
-        self.tables = [self.clocks, entries, counted]
+        counts = Table(root, "counts")
+        self.tables = [self.clocks, counts]
         compliance = ComplianceProcessor(
-            entries, counted, self.topics,  # type: ignore[arg-type]
+            counts, self.topics,  # type: ignore[arg-type]
             lambda service, customer, ratio: policies.terms(service, customer).credit_for(ratio),
             engine.lateness_ms, self.metrics)
         app = SimpleNamespace(slamon_sender=self.sender)
-        self.compliance = ComplianceService(app, compliance, entries, counted,  # type: ignore
+        self.compliance = ComplianceService(app, compliance, counts,  # type: ignore[arg-type]
                                             None, PARTITIONS)  # type: ignore[arg-type]
         self.compliance.declared = True
         self.now = now

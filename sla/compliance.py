@@ -35,7 +35,8 @@ from sla.csat import SurveyEntry, csat_fields
 from sla.events import format_ts, parse_ts
 
 __all__ = [
-    "Compliance", "WindowStore", "DictStore", "window_bounds", "summarise", "ratio", "WINDOWS",
+    "Compliance", "WindowStore", "DictStore", "window_bounds", "windows_of", "summarise", "ratio",
+    "WINDOWS",
     "Dims", "WindowKey", "Entry", "WindowEntry", "Counted", "CreditLookup", "split_entries",
 ]
 
@@ -93,6 +94,10 @@ class WindowStore(Protocol):
         """Forget the outcome of `clock`, if one is remembered."""
         ...
 
+    def closed_until(self, lane: int, horizon: int) -> None:
+        """`lane`'s windows ending at or before `horizon` are closed now (it only grows)."""
+        ...
+
 
 _NO_ENTRIES: Mapping[str, WindowEntry] = MappingProxyType({})
 
@@ -139,6 +144,9 @@ class DictStore:
     def forget(self, clock: str) -> None:
         self._counted.pop(clock, None)
 
+    def closed_until(self, lane: int, horizon: int) -> None:
+        pass  # the horizons are the rules' own, in memory
+
 
 def window_bounds(kind: str, ms: int) -> tuple[int, int]:
     """The UTC window of `kind` holding the instant `ms`: [start, end) in epoch ms."""
@@ -163,7 +171,7 @@ _WINDOWS_CACHE_SIZE = 4096
 _windows_by_hour: dict[int, tuple[tuple[str, int, int], ...]] = {}
 
 
-def _windows_of(ms: int) -> tuple[tuple[str, int, int], ...]:
+def windows_of(ms: int) -> tuple[tuple[str, int, int], ...]:
     """(kind, start, end) of each window holding `ms`, in WINDOWS order.
 
     Kept per hour (bounded; cleared when full): outcomes come roughly in time order, so an
@@ -258,7 +266,7 @@ class Compliance:
         dims: Dims = (record["service"], record["customer"], record["priority"], record["metric"])
         entry: Entry = (record["status"] == "met", record["elapsed_seconds"])
         put = store.put
-        for window, start, end in _windows_of(stopped_ms):
+        for window, start, end in windows_of(stopped_ms):
             key: WindowKey = (*dims, window, start)
             if not put(key, clock, entry) and not self._open_window(key, end, clock, entry, lane):
                 self.late_outcomes += 1
@@ -266,7 +274,7 @@ class Compliance:
 
     def _count_survey(self, record: dict, lane: int) -> None:
         """Count a survey in the windows of its time, for each metric its record names."""
-        windows = _windows_of(parse_ts(record["at"]))
+        windows = windows_of(parse_ts(record["at"]))
         positive, score = bool(record["positive"]), float(record["score_ratio"])
         survey = record["id"]
         for metric, verdict in record["clocks"].items():
@@ -306,6 +314,7 @@ class Compliance:
             moved = watermark if final else watermark - self._lateness
             if moved > horizon:
                 horizon = state.horizon = moved
+                self.store.closed_until(lane, horizon)
         ends = state.ends
         if not ends or ends[0][0] > horizon:
             return []  # the usual case: the watermark moved within the open windows
@@ -335,7 +344,7 @@ class Compliance:
         """Take `clock` out of the open windows it is `counted` in (and forget its outcome)."""
         store = self.store
         dims, stopped_ms = counted
-        for window, start, _ in _windows_of(stopped_ms):
+        for window, start, _ in windows_of(stopped_ms):
             store.delete((*dims, window, start), clock)
         if forget:
             store.forget(clock)

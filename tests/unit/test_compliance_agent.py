@@ -24,10 +24,9 @@ def outcome(ticket: str, stopped_at: str, status: str = "met", seconds: float = 
 
 
 def make(lateness_ms: int = 0):
-    windows: dict = {}
-    clocks: dict = {}
+    table: dict = {}
     credits = lambda service, customer, ratio: 0.1 if ratio < 0.9 else 0.0  # noqa: E731
-    return ComplianceProcessor(windows, clocks, TopicCatalogue(), credits, lateness_ms), windows
+    return ComplianceProcessor(table, TopicCatalogue(), credits, lateness_ms), table
 
 
 def records(outputs):
@@ -65,12 +64,11 @@ def test_a_retracted_outcome_is_withdrawn_and_cancelled_ones_do_not_count():
 
 
 def test_lateness_keeps_a_window_open_and_windows_are_rebuilt_from_the_table():
-    processor, windows = make(lateness_ms=120_000)
+    processor, table = make(lateness_ms=120_000)
     processor.handle(0, outcome("T1", "2026-12-01T10:05:00Z"))
     assert processor.handle(0, outcome("T2", "2026-12-01T11:01:00Z")) == []
-    fresh = ComplianceProcessor(windows, processor.clocks, TopicCatalogue(),
-                                lambda *a: 0.0, 120_000)
-    fresh.rebuild(windows.items())
+    fresh = ComplianceProcessor(table, TopicCatalogue(), lambda *a: 0.0, 120_000)
+    fresh.rebuild(table.items())
     fresh.handle(0, outcome("T3", "2026-12-01T10:59:00Z"))  # late, inside the lateness
     [hour] = records(fresh.handle(0, outcome("T4", "2026-12-01T11:02:00Z")))
     assert hour["total"] == 2
@@ -100,13 +98,13 @@ async def test_compliance_batches_take_turns() -> None:
 
     class Processor:
         def __init__(self) -> None:
-            self.store = type("Store", (), {"entries": None, "clocks": None})()
+            self.store = type("Store", (), {"table": None})()
 
         def rebuild(self, items: object) -> None:
             pass
 
         def handle(self, partition: int, value: bytes) -> list:
-            assert self.store.entries.partition == partition
+            assert self.store.table.partition == partition
             steps.append(("counted", partition))
             return []
 
@@ -115,9 +113,8 @@ async def test_compliance_batches_take_turns() -> None:
             return []
 
     app = type("App", (), {"slamon_sender": Sender()})()
-    service = ComplianceService(app, Processor(), Table(), Table(), None, 2)
+    service = ComplianceService(app, Processor(), Table(), None, 2)
     service.declared = True
     records = [type("Rec", (), {"value": b"{}", "offset": 0})()]
     await asyncio.gather(service.handle(TP("c", 0), records), service.handle(TP("c", 1), records))
-    assert steps == [("counted", 0), ("committed", 0), ("committed", 0),
-                     ("counted", 1), ("committed", 1), ("committed", 1)]
+    assert steps == [("counted", 0), ("committed", 0), ("counted", 1), ("committed", 1)]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from agents.complianceprocessor import ComplianceProcessor, TableStore
 from agents.devkit.traffic import ticket_events
 from agents.policyfile import load_policies
-from sla.compliance import Compliance, DictStore, WindowStore
+from sla.compliance import Compliance, DictStore, WindowStore, windows_of
 from sla.engine import Engine
 from sla.events import format_ts, parse_ts
 from sla.replay import Replay
@@ -28,7 +28,7 @@ OTHER = ("email", "acme", "P1", "response", "hour", T0 + HOUR)
 
 
 def table_store() -> TableStore:
-    return TableStore({}, {})
+    return TableStore({})
 
 
 STORES = {"dict": DictStore, "table": table_store}
@@ -75,17 +75,61 @@ def test_the_counted_outcome_of_a_clock_is_remembered_replaced_and_forgotten(sto
     assert store.counted("T1:response:0") is None
 
 
-def test_a_table_store_refilled_from_its_entries_table_holds_the_same_open_windows():
+def count(store: TableStore, clock: str, stopped_ms: int, entry: tuple, lane: int) -> None:
+    """What `Compliance.observe` does with an outcome: open its windows, put, set counted."""
+    dims = ("email", "acme", "P1", "response")
+    for kind, start, end in windows_of(stopped_ms):
+        window = (*dims, kind, start)
+        if not store.put(window, clock, entry):
+            store.open(window, end, lane)
+            store.put(window, clock, entry)
+    store.set_counted(clock, (dims, stopped_ms))
+
+
+def test_a_table_store_refilled_from_its_table_holds_the_same_open_windows():
     first = table_store()
-    first.open(WINDOW, T0 + HOUR, 2)
-    first.open(OTHER, T0 + 2 * HOUR, 2)
-    first.put(WINDOW, "T1:response:0", (True, 60.0))
-    first.put(OTHER, "T2:response:0", (False, 900.0))
-    again = TableStore(first.entries, first.clocks)
-    again.load(first.entries.items())
-    assert sorted(again.windows()) == [(WINDOW, T0 + HOUR, 2), (OTHER, T0 + 2 * HOUR, 2)]
-    assert dict(again.close(WINDOW)) == {"T1:response:0": (True, 60.0)}
-    assert len(first.entries) == 1  # the closed window's entry left the table
+    count(first, "T1:response:0", T0 + 60_000, (True, 60.0), 2)
+    count(first, "T2:response:0", T0 + HOUR + 60_000, (False, 900.0), 2)
+    first.closed_until(2, T0 + HOUR)  # T1's hour closed (the rules closed it in memory)
+    first.close(WINDOW)
+    assert len(first.table) == 3  # a row per clock, and the horizon: not one per window
+    again = TableStore(first.table)
+    again.load(first.table.items())
+    assert sorted(again.windows()) == sorted(first.windows())
+    assert WINDOW not in {window for window, _, _ in again.windows()}
+    assert dict(again.close(OTHER)) == {"T2:response:0": (False, 900.0)}
+    day = (*WINDOW[:4], "day", T0 - T0 % (24 * HOUR))
+    assert dict(again.close(day)) == {"T1:response:0": (True, 60.0),
+                                      "T2:response:0": (False, 900.0)}
+    assert again.counted("T2:response:0") == (WINDOW[:4], T0 + HOUR + 60_000)
+
+
+def test_a_clock_counted_in_no_open_window_keeps_its_outcome_and_opens_nothing():
+    store = table_store()
+    store.closed_until(0, T0 + 40 * 24 * HOUR)  # its month closed too
+    count(store, "T1:response:0", T0 + 60_000, (True, 60.0), 0)
+    again = TableStore(store.table)
+    again.load(store.table.items())
+    assert list(again.windows()) == []
+    assert again.counted("T1:response:0") == (WINDOW[:4], T0 + 60_000)
+
+
+def test_a_survey_is_one_row_per_metric_until_its_month_closes():
+    store = table_store()
+    dims = ("email", "acme", "P1")
+    entry = (True, 0.8, "met")
+    windows = [((*dims, metric, kind, start), end) for metric in ("response", "resolution")
+               for kind, start, end in windows_of(T0 + 60_000)]
+    for window, end in windows:
+        store.open(window, end, 1)
+        assert store.put(window, "S1:survey", entry)
+    assert len(store.table) == 2
+    again = TableStore(store.table)
+    again.load(store.table.items())
+    assert sorted(again.windows()) == sorted(store.windows())
+    for window, _ in windows:
+        assert dict(again.close(window)) == {"S1:survey": entry}
+    assert not again.table  # each metric's month closed: its row went
 
 
 # -- the rules over either store -------------------------------------------------------------
@@ -143,13 +187,13 @@ def test_the_rules_give_the_same_records_over_a_dict_store_and_a_restarted_table
             assert (in_memory.close_until(watermark, lane=lane)
                     == live.close_until(watermark, lane=lane))
         elif step[0] == "restart":  # partitions reassigned: memory is rebuilt from the table
-            tables.load(list(tables.entries.items()))
+            tables.load(list(tables.table.items()))
             live.reopen()
     for lane in (0, 1):
         assert (in_memory.close_until(T0 + 100 * 24 * HOUR, final=True, lane=lane)
                 == live.close_until(T0 + 100 * 24 * HOUR, final=True, lane=lane))
     assert in_memory.late_outcomes == live.late_outcomes
-    assert not tables.entries
+    assert [key for key in tables.table if not key.startswith(b"h:")] == []
 
 
 def test_the_live_processor_sends_the_compliance_records_replay_writes():
@@ -162,16 +206,15 @@ def test_the_live_processor_sends_the_compliance_records_replay_writes():
     lateness = replay.engine.lateness_ms
     credit = lambda service, customer, ratio: (  # noqa: E731
         policies.terms(service, customer).credit_for(ratio))
-    entries: dict[bytes, bytes] = {}
-    clocks: dict[bytes, bytes] = {}
-    live = ComplianceProcessor(entries, clocks, TopicCatalogue(), credit, lateness)
+    table: dict[bytes, bytes] = {}
+    live = ComplianceProcessor(table, TopicCatalogue(), credit, lateness)
     sent: list[bytes] = []
     expected: list[dict] = []
     events = ticket_events(4000, parse_ts("2026-10-19T06:00:00Z"), tickets_per_hour=300.0)
     for line, event in enumerate(events, 1):
         if line == 2000:
-            live = ComplianceProcessor(entries, clocks, TopicCatalogue(), credit, lateness)
-            live.rebuild(list(entries.items()))
+            live = ComplianceProcessor(table, TopicCatalogue(), credit, lateness)
+            live.rebuild(list(table.items()))
         for record in replay.feed(event, line):
             expected.append(record)
             if record["kind"] in ("outcome", "retraction"):

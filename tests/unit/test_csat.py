@@ -105,7 +105,7 @@ def test_a_survey_for_a_closed_window_is_not_counted():
 def test_the_live_processor_counts_surveys_as_replay_does():
     records = replay(HISTORY)  # no --as-of: what replay emitted before the end of input
     expected = [r for r in replay(HISTORY, as_of=AS_OF) if r["kind"] == "compliance"]
-    processor = ComplianceProcessor({}, {}, TopicCatalogue(), lambda s, c, r: 0.0, 60_000)
+    processor = ComplianceProcessor({}, TopicCatalogue(), lambda s, c, r: 0.0, 60_000)
     live: list[dict] = []
     watermark = None
     for record in records:
