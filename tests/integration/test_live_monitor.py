@@ -11,10 +11,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from kafka import KafkaProducer
 
+from agents.batch.sender import partition_for
 from agents.policyfile import load_policies
+from sla.compliance import windows_of
 from sla.engine import Engine
-from sla.events import format_ts
+from sla.events import format_ts, parse_ts
 from sla.replay import Replay
 from tests.integration.monitorkit import (
     REPO_ROOT,
@@ -225,3 +228,43 @@ def test_a_worker_refuses_topics_that_would_refuse_its_record_batches(
     assert (f"topic {worker.prefix}breaches accepts record batches of at most 100,000 bytes "
             f"(max.message.bytes) but the setting producer_batch_bytes "
             f"(SLAMON_PRODUCER_BATCH_BYTES) is 200,000") in done.stderr
+
+
+def test_compliance_counted_in_the_earlier_two_tables_is_counted_after_an_upgrade(
+        kafka_bootstrap, make_worker, short_policies):
+    """A deployment upgraded from the layout with two compliance tables: a clock counted in
+    them before the upgrade (its rows on their changelogs) is counted in its hour window
+    beside one counted after it."""
+    worker = make_worker(short_policies, SLAMON_LATENESS="0").start()
+    assert worker.stop() == 0, worker.tail()  # its topics exist now, with their partitions
+    hour = parse_ts("2026-11-02T10:00:00Z")
+    dims = ["email", "acme", "P2", "response"]
+    lane = partition_for(b"email|acme", 2)  # the compliance input's partition of the pair
+    entries, clocks = (f"{worker.env['SLAMON_APP_ID']}-slamon-compliance-{name}-changelog"
+                       for name in ("entries", "clocks"))
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    for kind, start, end in windows_of(hour + 300_000):
+        producer.send(entries, partition=lane,
+                      key=orjson.dumps([*dims, kind, start, "X:response:0"]),
+                      value=orjson.dumps([lane, end, True, 5.0]))
+    producer.send(clocks, partition=lane, key=b"X:response:0",
+                  value=orjson.dumps([*dims, hour + 300_000]))
+    producer.flush(timeout=30)
+    producer.close()
+
+    worker.start()
+    reader = Reader(kafka_bootstrap, [worker.prefix + "compliance"])
+    produce(kafka_bootstrap, worker.prefix + "events", keyed([
+        {"event_id": "y1", "ticket_id": "Y", "type": "opened", "ts": hour + 600_000,
+         "service": "email", "customer": "acme", "priority": "P2"},
+        {"event_id": "y2", "ticket_id": "Y", "type": "responded", "ts": hour + 1_200_000},
+        {"event_id": "z1", "ticket_id": "Z", "type": "opened", "ts": hour + 2 * 3_600_000,
+         "service": "email", "customer": "acme", "priority": "P2"},
+        {"event_id": "z2", "ticket_id": "Z", "type": "responded", "ts": hour + 2 * 3_600_000 + 1},
+    ]))
+    window_id = f"email:acme:P2:response:hour:{format_ts(hour)}"
+    records = reader.until(lambda rs: any(r.get("id") == window_id for r in rs), 60)
+    [window] = [r for r in records if r.get("id") == window_id]
+    assert (window["total"], window["met"], window["breached"]) == (2, 1, 1), worker.tail()
+    assert "moved 4 rows of the earlier layout" in worker.log.read_text()
+    reader.close()
