@@ -1,7 +1,7 @@
 """The live compliance agent: outcomes in, a `compliance` record per window when it closes.
 
 The window rules are `sla.compliance.Compliance`, the same as in `slamon replay`;
-`agents.complianceprocessor` gives them a store in two tables (its docstring has their
+`agents.complianceprocessor` gives them a store in one table (its docstring has its
 rows), and this module wires it to Kafka.
 
 Outcomes (and retractions of outcomes) and surveys reach it on `<prefix>compliance.input`

@@ -9,7 +9,7 @@ seconds and the service credit the customer's tiers give for that ratio.
 The rules live here once, in `Compliance`; the state they keep goes through a
 `WindowStore`: one entry per (window, clock) and, per clock, the outcome it is
 counted with. `slamon replay` keeps it in dicts (`DictStore`); the live agent
-keeps it in Kafka-backed tables (`agents.complianceprocessor.TableStore`), so both
+keeps it in a Kafka-backed table (`agents.complianceprocessor.TableStore`), so both
 count and close windows the same way and emit the same records.
 
 Watermarks are per lane: the live agent closes the windows of each input
