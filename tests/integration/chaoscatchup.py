@@ -168,7 +168,7 @@ def backlog_kill(bootstrap: str, work: Path, tickets: int = 8000, kills: int = 2
         rig.close()
 
 
-def backlog_rebalance(bootstrap: str, work: Path, tickets: int = 8000,
+def backlog_rebalance(bootstrap: str, work: Path, tickets: int = 16000,
                       leave_after: int = 3 * BATCH, session_timeout: int = 12,
                       seed: int = 37) -> Result:
     """A second RocksDB worker joins while the first works through a backlog, applies
@@ -179,6 +179,9 @@ def backlog_rebalance(bootstrap: str, work: Path, tickets: int = 8000,
     # A heartbeat each second: the first worker, thawed once the second asks to join, learns
     # of the rebalance at its next heartbeat and works on until then. With a third of the
     # session (4 s) a fast worker emptied the second's partitions before it got them.
+    # 16,000 tickets (~84,000 events): with 8,000, a worker whose compliance had become
+    # cheaper had done two thirds of the backlog before the second took its partitions, and
+    # the second emptied them before it could leave mid-backlog.
     rig = Rig(bootstrap, work, "blrebal", partitions=4, policy=BACKLOG_POLICY.format(version=1),
               SLAMON_SESSION_TIMEOUT=str(session_timeout), SLAMON_HEARTBEAT_INTERVAL="1")
     progress: Progress | None = None
