@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import faust
@@ -133,31 +133,31 @@ class ComplianceService:
         def partition_of(service: str, customer: str) -> int:
             return sender.partition(f"{service}|{customer}".encode())
 
-        moved: dict[int, Overlay] = {}
-        for partition, key, value in legacy_rows(entries, clocks, partition_of):
-            overlay = moved.get(partition)
-            if overlay is None:
-                overlay = moved[partition] = self.table.overlay(partition)
-            if key not in overlay:
-                overlay[key] = value
-        for overlay in moved.values():
-            await overlay.commit(sender)
-        for table, rows, partition_of_row in (
-                (old_clocks, clocks, lambda value: partition_of(*orjson.loads(value)[:2])),
-                (old_entries, entries, lambda value: orjson.loads(value)[0])):
-            deleted: dict[int, Overlay] = {}
-            for key, value in rows:
-                partition = partition_of_row(value)
-                overlay = deleted.get(partition)
-                if overlay is None:
-                    overlay = deleted[partition] = table.overlay(partition)
-                overlay.pop(key, None)
-            for overlay in deleted.values():
-                await overlay.commit(sender)
+        await self._commit(self.table, legacy_rows(entries, clocks, partition_of))
+        await self._commit(old_clocks, ((partition_of(*orjson.loads(value)[:2]), key, None)
+                                        for key, value in clocks))
+        await self._commit(old_entries, ((orjson.loads(value)[0], key, None)
+                                         for key, value in entries))
         logger.info("compliance: moved %d rows of the earlier layout (%d entries, %d clocks) "
                     "into %s", len(entries) + len(clocks), len(entries), len(clocks),
                     self.table.name)
         return len(entries) + len(clocks)
+
+    async def _commit(self, table: RawTable,
+                      rows: Iterable[tuple[int, bytes, bytes | None]]) -> None:
+        """Write `rows` (partition, key, value) to `table` through an overlay per partition,
+        then commit them: a value where the table has no row yet, None deleting the row."""
+        overlays: dict[int, Overlay] = {}
+        for partition, key, value in rows:
+            if partition not in overlays:
+                overlays[partition] = table.overlay(partition)
+            overlay = overlays[partition]
+            if value is None:
+                overlay.pop(key, None)
+            elif key not in overlay:
+                overlay[key] = value
+        for overlay in overlays.values():
+            await overlay.commit(self.sender)
 
 
 def add_compliance_agent(app: faust.App, settings: Settings, engine: Engine,

@@ -39,6 +39,7 @@ from sla.compliance import (
     windows_of,
 )
 from sla.csat import SurveyEntry
+from sla.ticket import NEVER
 from streams.outputs import Output, record_output
 from streams.topics import TopicCatalogue
 
@@ -48,7 +49,6 @@ logger = logging.getLogger(__name__)
 
 CLOCK, SURVEY, HORIZON = b"c:", b"s:", b"h:"
 NO_LANE = -1  # a clock counted in no open window: its row only remembers the outcome
-_NEVER = -(2**62)
 
 
 class RecordObserver(Protocol):
@@ -114,7 +114,7 @@ class TableStore:
                 entry: WindowEntry) -> None:
         if lane == NO_LANE:
             return
-        horizon = self._horizons.get(lane, _NEVER)
+        horizon = self._horizons.get(lane, NEVER)
         for kind, start, end in windows_of(ms):
             if end <= horizon:
                 continue
@@ -180,7 +180,7 @@ class TableStore:
         self.table.pop(CLOCK + clock.encode(), None)
 
     def closed_until(self, lane: int, horizon: int) -> None:
-        if horizon > self._horizons.get(lane, _NEVER):
+        if horizon > self._horizons.get(lane, NEVER):
             self._horizons[lane] = horizon
             self.table[HORIZON + str(lane).encode()] = orjson.dumps(horizon)
 
