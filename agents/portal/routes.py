@@ -9,7 +9,8 @@
     GET /portal/{customer}/report/{period}  the printable monthly report (YYYY-MM)
 
 and a task that feeds the view from `<prefix>compliance` and `<prefix>breaches`
-(`agents.portal.feed`). Every route asks `agents.portal.access` who the request is: a
+(`agents.portal.feed`), on a worker that has a tokens file (without one, every request is
+refused and nothing is read). Every route asks `agents.portal.access` who the request is: a
 token comes in `Authorization: Bearer TOKEN` (the API), a `?token=` query parameter (a
 link: answered with a redirect that moves it into an HttpOnly cookie, so it leaves the
 address bar) or that cookie. No token, or one nobody holds: 401. A valid token on another
@@ -19,6 +20,7 @@ logged; the web server keeps no access log.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +40,8 @@ from sla.events import format_ts
 from sla.model import CreditTier
 
 __all__ = ["add_portal", "COOKIE", "Portal"]
+
+logger = logging.getLogger(__name__)
 
 _AUTHENTICATE = 'Bearer realm="slamon portal"'
 _REFUSALS = {  # status -> (page title, text)
@@ -74,6 +78,11 @@ def add_portal(app: faust.App, monitor: Any) -> Portal:
     @app.task
     async def portal_feed() -> None:
         portal.tokens.current()  # read (and log) the tokens as the worker starts
+        if settings.portal_tokens is None:
+            # Every request is refused (logged just now) until a restart with tokens: reading
+            # every compliance and breach record would cost CPU for a view nobody can see.
+            logger.info("portal: no tokens file, so the portal's topics are not read")
+            return
         await follow(portal.view, settings)
 
     def html(web: Any, status: int, body: str, **headers: str) -> Any:

@@ -291,3 +291,23 @@ async def test_the_api_answers_a_bearer_token(tmp_path: Path) -> None:
         body = await response.json()
     assert response.status == 200
     assert (body["customer"], body["services"], body["breaches"]) == ("acme", [], [])
+
+
+@pytest.mark.parametrize("with_tokens", [True, False])
+async def test_the_feed_reads_the_topics_only_where_a_token_can_open_a_page(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_tokens: bool) -> None:
+    followed: list[PortalView] = []
+
+    async def follow(view: PortalView, settings: Settings) -> None:
+        followed.append(view)
+
+    monkeypatch.setattr("agents.portal.routes.follow", follow)
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(POLICIES)
+    tokens = _tokens_file(tmp_path, f"customers:\n  acme: {ACME}\n") if with_tokens else None
+    app = create_app(Settings(store="memory://", data_dir=tmp_path / "data", policies=policies,
+                              portal_tokens=tokens))
+    feeds = [task for task in app._app_tasks if task.__name__ == "portal_feed"]
+    assert len(feeds) == 1
+    await feeds[0]()
+    assert len(followed) == (1 if with_tokens else 0)
