@@ -17,7 +17,9 @@ venv's `slamon`, e.g. the compiled engine's as the Docker image runs it). Sectio
   In each, the rate is read from the offsets the group commits, between 10% and 90% of the
   input (start-up and tail excluded); `cpu` is the worker's own CPU time over that span,
   and `events_per_cpu_s` the rate a whole core would give (the machine may be shared).
-  `drained_s` is until the events and the compliance input are all committed. The same
+  `drained_s` is until the events and the compliance input are all committed, and
+  `events_per_cpu_s_drained` the events over the worker's CPU until then (the compliance
+  input trails the events: its tail is outside the 10%-90% span). The same
   topic is then read by a raw aiokafka consumer (no parsing, no state) and, for live, by
   Faust agents that only read / also write a table / also send (bench/faust_floor.py).
 - delay: --clocks tickets opened at once whose response deadlines fall within --spread

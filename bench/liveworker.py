@@ -160,11 +160,14 @@ def wait_ready(workers: list[Worker], timeout: float = 180.0) -> float:
 
 def follow(offsets: Offsets, group: str, prefix: str, total: int, team: list[Worker],
            timeout: float) -> dict:
-    """Rate between 10% and 90% of `total` committed; until events and compliance drain."""
+    """Rate between 10% and 90% of `total` committed; until events and compliance drain (and
+    the CPU the whole run took, so the work that trails the events' offsets is counted)."""
     events, compliance = prefix + "events", prefix + "compliance.input"
     started = time.perf_counter()
+    cpu_started = sum(worker.cpu_seconds() for worker in team)
     marks: dict[str, tuple[float, int, float]] = {}
     drained: float | None = None
+    cpu_drained = 0.0
     last: tuple[int, int] | None = None
     while drained is None:
         if time.perf_counter() - started > timeout:
@@ -184,7 +187,7 @@ def follow(offsets: Offsets, group: str, prefix: str, total: int, team: list[Wor
         if done >= total:
             state = (committed[compliance], offsets.end(compliance))
             if state[0] >= state[1] and state == last:
-                drained = now - started
+                drained, cpu_drained = now - started, cpu
             last = state
         time.sleep(0.2)
     (t0, c0, cpu0), (t1, c1, cpu1) = marks["low"], marks["high"]
@@ -194,7 +197,10 @@ def follow(offsets: Offsets, group: str, prefix: str, total: int, team: list[Wor
             "cpu_s": round(cpu, 2), "cpu_share": round(cpu / (t1 - t0) / len(team), 2),
             "events_per_cpu_s": round((c1 - c0) / cpu) if cpu else None,
             "events_committed_s": round(marks["all"][0] - started, 2),
-            "drained_s": round(drained, 2), "compliance_inputs": last[1] if last else 0}
+            "drained_s": round(drained, 2), "compliance_inputs": last[1] if last else 0,
+            # Over the whole run, the compliance input's tail included (it trails the events):
+            "drained_cpu_s": round(cpu_drained - cpu_started, 2),
+            "events_per_cpu_s_drained": round(total / (cpu_drained - cpu_started))}
 
 
 def count_outputs(offsets: Offsets, prefix: str) -> dict[str, int]:
