@@ -112,6 +112,9 @@ class Settings:
     # Largest record batch the worker produces; every topic it writes must accept it
     # (max.message.bytes: Kafka's default is 1,048,588). See agents/topiccheck.py.
     producer_batch_bytes: int = 262_144
+    # Other workers that keep a warm copy of each partition's tables, to take it over
+    # without reading its changelog first; each copy costs its holder CPU (README).
+    standby_replicas: int = 1
     # Kafka security, checked together (see the module docstring); None: not set.
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None
@@ -186,6 +189,7 @@ ENV_VARS: dict[str, str] = {
     "portal_tokens": "SLAMON_PORTAL_TOKENS",
     "sources": "SLAMON_SOURCES",
     "producer_batch_bytes": "SLAMON_PRODUCER_BATCH_BYTES",
+    "standby_replicas": "SLAMON_STANDBY_REPLICAS",
     "security_protocol": "SLAMON_SECURITY_PROTOCOL",
     "sasl_mechanism": "SLAMON_SASL_MECHANISM",
     "sasl_username": "SLAMON_SASL_USERNAME",
@@ -341,6 +345,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "portal_tokens": _optional_path,
     "sources": _optional_path,
     "producer_batch_bytes": _integer(1024, 64 * 2**20),
+    "standby_replicas": _integer(0, 8),
     "security_protocol": _choice(SECURITY_PROTOCOLS),
     "sasl_mechanism": _choice(SASL_MECHANISMS, optional=True),
     "sasl_username": _optional_text,

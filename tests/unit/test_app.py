@@ -44,6 +44,12 @@ def test_the_producer_batches_up_to_producer_batch_bytes(tmp_path: Path) -> None
     assert app.producer._settings_default()["max_batch_size"] == 100_000  # what aiokafka gets
 
 
+def test_standby_replicas_go_to_faust(tmp_path: Path) -> None:
+    assert create_app(_settings(tmp_path)).conf.table_standby_replicas == 1
+    settings = dataclasses.replace(_settings(tmp_path), standby_replicas=0)
+    assert create_app(settings).conf.table_standby_replicas == 0
+
+
 def test_an_agent_consumes_the_prefixed_events_topic(tmp_path: Path) -> None:
     app = create_app(_settings(tmp_path))
     consumed = {name for agent in app.agents.values() for name in agent.channel.topics}
