@@ -312,3 +312,47 @@ async def test_subscribing_does_not_wait_past_the_deadline_for_a_silent_broker(
     monkeypatch.setattr(batch_consumer, "SUBSCRIBE_WAIT_SECONDS", 0.2)
     await asyncio.wait_for(consumer.subscribe(["ticks"]), timeout=5)
     assert subscribed == [{"ticks"}]
+
+
+# -- standby partitions ------------------------------------------------------------------------
+
+
+def _changelog_event(tp: TP, offset: int, key: bytes, value: bytes | None) -> object:
+    from agents.batch.consumer import _ChangelogEvent, _ChangelogMessage
+
+    return _ChangelogEvent(key, value, _ChangelogMessage(tp, tp.partition, offset, key, value))
+
+
+async def test_a_standby_partition_is_applied_to_its_table_in_one_write(
+        consumer: BatchConsumer, app: faust.App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faust's recovery service takes a standby's records one message at a time; the batch
+    consumer applies a fetch's worth at once, with the service's own bookkeeping."""
+    table = app.tables["slamon-clocks"]
+    changelog = table.changelog_topic.get_topic_name()
+    standby, active = TP(changelog, 1), TP(changelog, 2)
+    recovery = app.tables.recovery
+    recovery.add_standby(table, standby)
+    recovery.standby_offsets[standby] = 0  # offset 0 was applied before
+    recovery.standby_highwaters[standby] = 5
+    # Faust's path took an older record of `a` before: it must not land after the newer one.
+    recovery.buffers[table].append(_changelog_event(standby, 0, b"a", b"old"))
+    one_by_one: list[TP] = []
+
+    async def faust_path(tp: TP, fresh: list[Rec]) -> None:
+        one_by_one.append(tp)
+
+    monkeypatch.setattr(consumer, "_one_by_one", faust_path)
+    records = [Rec(0, b"z", b"applied before"), Rec(1, b"a", b"new"), Rec(2, b"b", b"1"),
+               Rec(3, b"c", b"2"), Rec(4, b"b", None)]
+    assert not app.tables.standbys_ready
+    await consumer._handle_records(BatchRouter(), {standby: records, active: _records(0, 2)},
+                                   active=None)
+    assert one_by_one == [active]  # not a standby: Faust's own path
+    assert dict(table.data.data) == {b"a": b"new", b"c": b"2"}
+    assert recovery.buffers[table] == []
+    assert recovery.standby_offsets[standby] == 4
+    assert consumer._read_offset[standby] == 4
+    assert not app.tables.standbys_ready  # one record behind its highwater
+    await consumer._handle_records(BatchRouter(), {standby: [Rec(5, b"d", b"3")]}, active=None)
+    assert table.data.data[b"d"] == b"3"
+    assert app.tables.standbys_ready

@@ -131,3 +131,32 @@ def test_fetch_state_the_ticks_read() -> None:
     assert callable(getattr(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", None))
     fetcher = inspect.getsource(__import__("aiokafka.consumer.fetcher", fromlist=["x"]))
     assert "tp_state.highwater = highwater" in fetcher and "tp_state.timestamp = now_ms" in fetcher
+
+
+def test_recovery_internals_the_standby_path_uses(app: faust.App) -> None:
+    """`BatchConsumer._apply_standby` does for standby records what the recovery service's
+    loop does one by one: the same bookkeeping, the same store call."""
+    from faust.tables.recovery import Recovery
+
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    assert isinstance(recovery, Recovery)
+    for name in ("standby_tps", "tp_to_table", "standby_offsets", "standby_highwaters",
+                 "buffers"):
+        assert hasattr(recovery, name), f"Recovery.{name} is gone"
+    for name in ("standby_remaining_total", "add_standby", "flush_buffers"):
+        assert callable(getattr(recovery, name, None)), f"Recovery.{name}() is gone"
+    assert callable(getattr(app.tables, "on_standbys_ready", None))
+    assert hasattr(app.tables, "standbys_ready")
+    loop = inspect.getsource(Recovery._slurp_changelogs.fun)  # a mode ServiceTask
+    for fragment in ("offset > seen_offset", "offsets[tp] = offset", "buf.append(event)",
+                     "table.apply_changelog_batch(buf)", "await table.on_changelog_event(event)",
+                     "self.tables.on_standbys_ready()"):
+        assert fragment in loop, f"the recovery loop changed: no {fragment!r}"
+    rocks = inspect.getsource(rocksdb.Store.apply_changelog_batch)
+    for fragment in ("event.message.tp", "event.message.offset", "msg.partition", "msg.key",
+                     "msg.value", "set_persisted_offset"):
+        assert fragment in rocks, f"RocksDB's apply_changelog_batch changed: no {fragment!r}"
+    kept = inspect.getsource(memory.Store._create_batch_iterator)
+    for fragment in ("event.key", "event.value", "event.message.value",
+                     "event.message.partition"):
+        assert fragment in kept, f"the memory store's changelog batch changed: no {fragment!r}"
