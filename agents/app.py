@@ -65,8 +65,8 @@ def create_app(settings: Settings) -> faust.App:
         # and makes the next wait until that one is sent, so with its default (16 KiB) a
         # batch of 1,000 events waited for dozens of produce requests in a row.
         producer_max_batch_size=settings.producer_batch_bytes,
-        # A standby reads its partitions' changelogs through Faust's per-message path:
-        # with two workers it more than doubled their CPU over a backlog (README).
+        # A standby applies its partitions' changelogs (agents/batch/consumer.py, in one
+        # write per fetch); the setting lets an operator save even that (README).
         table_standby_replicas=settings.standby_replicas,
         # A dead worker's partitions move after session_timeout; a worker restarted under
         # the same worker_id (static membership) takes them back at once, without waiting
