@@ -421,7 +421,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
         Faust hands each of them to its recovery service one message at a time, through the
         conductor and a queue: two workers keeping standbys of each other's tables took
-        2.3-2.5 times the CPU of two without over a backlog (README, Performance). The
+        2.3-2.9 times the CPU of two without over a backlog (README, Performance). The
         bookkeeping is the service's: its standby offsets (a record at or below one is
         applied already), its buffer of the table applied first (events Faust's path took
         before, older than these), standbys reported ready once none is behind.
