@@ -28,6 +28,13 @@ venv's `slamon`, e.g. the compiled engine's as the Docker image runs it). Sectio
   that fired it (its detected_at) - deadline, and its creation - that instant.
 - memory: a fresh worker opens --memory tickets (each size in turn); RSS / open tickets,
   and (RSS - RSS before any event) / open tickets.
+- recovery: the backlog worked through by one worker, which then stops; a worker with an
+  empty data directory (a pod rescheduled without its volume) starts in its place and
+  rebuilds its tables from their changelogs before it reports ready. `ready_s` and `cpu_s`
+  are from its start to its first /readyz 200, beside those of the first worker, which had
+  nothing to read (`empty_ready_s`, `empty_cpu_s`); `records_per_s` counts the changelog
+  records over the time beyond that start-up. Baseline: a raw aiokafka consumer reading
+  the same changelogs.
 
 Prints JSON on stdout and one summary line on stderr, targets beside figures
 (>= 20,000 events/s per worker; breach delay p99 < 250 ms). Nothing is asserted.
@@ -56,7 +63,7 @@ from pathlib import Path
 import orjson
 from liveinput import Producer, backlog_events, live_events, opened_events
 from livekit import Offsets, broker, delete_topics, load_average, produce, quantiles, raw_consume
-from liveworker import WorkerConfig, count_outputs, follow, start_team
+from liveworker import Worker, WorkerConfig, count_outputs, follow, start_team, wait_ready
 
 from agents.settings import load_settings
 from sla.events import format_ts, parse_ts
@@ -64,7 +71,11 @@ from sla.events import format_ts, parse_ts
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RATE = 20_000  # events/s per worker
 TARGET_P99 = 0.250  # s, breach detection delay
-SECTIONS = ("live", "backlog", "pair", "delay", "memory")
+SECTIONS = ("live", "backlog", "pair", "delay", "memory", "recovery")
+# The tables whose changelogs a worker that lost its disk reads back (agents/clocks.py,
+# agents/compliance.py; the two legacy compliance tables stay empty).
+TABLES = ("slamon-clocks", "slamon-compliance-counts", "slamon-compliance-entries",
+          "slamon-compliance-clocks")
 
 BENCH_POLICIES = """\
 version: 1
@@ -261,6 +272,48 @@ def memory(run: Run, offsets: Offsets, size: int) -> dict:
             "events_per_cpu_s": monitor["events_per_cpu_s"]}
 
 
+def recovery(run: Run, offsets: Offsets, count: int) -> dict:
+    """A worker without its data directory rebuilding the backlog's tables (module docstring)."""
+    prefix = run.prefix()
+    config = run.config(prefix, BENCH_POLICIES)
+    messages, _ = backlog_events(count, run.partitions)
+    started = time.monotonic()
+    team = start_team(config, offsets, 1)
+    empty_ready, empty_cpu = time.monotonic() - started, team[0].cpu_seconds()
+    try:
+        producer = Producer(run.bootstrap, prefix + "events", messages, None)
+        producer.start()
+        del messages
+        follow(offsets, config.group, prefix, count, team, timeout=3600)
+        producer.outcome()
+    finally:
+        team[0].stop()
+    changelogs = [f"{config.group}-{table}-changelog" for table in TABLES]
+    records = {topic: offsets.end(topic) for topic in changelogs}
+    started = time.monotonic()
+    fresh = Worker(config, "empty")  # a data directory of its own, empty
+    try:
+        ready = wait_ready([fresh], timeout=3600)
+        cpu = fresh.cpu_seconds()
+    finally:
+        fresh.stop()
+    total = sum(records.values())
+    beyond = ready - empty_ready
+    raw = {"records": 0, "seconds": 0.0}
+    for topic, expected in records.items():
+        if expected:
+            read = asyncio.run(raw_consume(run.bootstrap, topic, run.partitions, expected))
+            raw["records"] += read["events"]
+            raw["seconds"] += read["seconds"]
+    raw["records_per_s"] = round(raw["records"] / raw["seconds"]) if raw["seconds"] else None
+    return {"events": count, "changelog_records": records, "records": total,
+            "ready_s": round(ready, 2), "cpu_s": round(cpu, 2),
+            "empty_ready_s": round(empty_ready, 2), "empty_cpu_s": round(empty_cpu, 2),
+            "records_per_s": round(total / beyond) if beyond > 0 else None,
+            "records_per_cpu_s": round(total / (cpu - empty_cpu)) if cpu > empty_cpu else None,
+            "raw_consumer": raw}
+
+
 # -- reporting ------------------------------------------------------------------------
 def summary(result: dict) -> str:
     parts = []
@@ -291,6 +344,12 @@ def summary(result: dict) -> str:
         parts.append("memory " + ", ".join(
             f"{m['rss_bytes_per_ticket']:,} B/ticket ({m['added_bytes_per_ticket']:,} added)"
             f" at {m['open_tickets']:,}" for m in result["memory"]))
+    if "recovery" in result:
+        r = result["recovery"]
+        parts.append(f"recovery of {r['records']:,} changelog records: ready in {r['ready_s']} s"
+                     f" ({r['empty_ready_s']} s with nothing to read), "
+                     f"{r['records_per_s'] or 0:,} records/s, {r['records_per_cpu_s'] or 0:,}/cpu-s"
+                     f", raw aiokafka {r['raw_consumer']['records_per_s'] or 0:,}/s")
     loads = result["load_average"]
     parts.append(f"load {loads['start'][0]} -> {loads['end'][0]} on {result['cpus']} cpus")
     return "live bench: " + "; ".join(parts)
@@ -370,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
             for size in (int(text) for text in args.memory.split(",") if text.strip()):
                 say(f"memory: {size:,} open tickets")
                 result["memory"].append(memory(run, offsets, size))
+        if "recovery" in sections:
+            say(f"recovery: the tables of {args.events:,} events rebuilt by an empty worker")
+            result["recovery"] = recovery(run, offsets, args.events)
     result["load_average"]["end"] = load_average()
     print(json.dumps(result, indent=2))
     print(summary(result), file=sys.stderr)

@@ -5,9 +5,10 @@ work (../shared/FAUST-NOTES.md): a future race per message in `_drain_messages`,
 stream iterator, the conductor's decode and queue, the sensors. `BatchConsumer` replaces
 that path only for the topics a `BatchRouter` names; the consumer group, co-partitioned
 assignment, changelogged tables, recovery, standbys and commit-after-producer-flush stay
-Faust's, and every other topic (table changelogs during recovery) takes Faust's own path,
-but for the records of a standby partition (a warm copy of another worker's tables), which
-are applied to their table in one write per fetch (`_apply_standby`).
+Faust's. A table's changelog records, read while the worker rebuilds a table it owns or
+keeps a standby copy of another worker's, are applied to the table in one write per fetch
+with the recovery service's bookkeeping (`_apply_changelog`); every other topic takes
+Faust's own path.
 
 A handler gets at most `max_records` records of one partition, in offset order. When it
 returns, the offsets are acked (committed with Faust's next commit, after the producer
@@ -24,9 +25,13 @@ fails loudly when an upgrade changes them): `Consumer._drain_messages`, `subscri
 `_read_offset`, `_committed_offset`, `_acked`, `_acked_index`, `_n_acked`, `_add_gap`,
 `_commit_every`, `_unacked_messages`, `_waiting_for_ack`, `_wait_for_ack`,
 `_clean_unacked_messages`, `commit_and_end_transactions`, `wait_empty` (replaced, to leave
-out its garbage collections), `faust.types.tuples.ack_lock`, the recovery service's standby
-bookkeeping (`standby_tps`, `tp_to_table`, `standby_offsets`, `buffers`,
-`standby_remaining_total`, the table manager's `standbys_ready`, `on_standbys_ready`) and
+out its garbage collections), `faust.types.tuples.ack_lock`, the recovery service's
+bookkeeping (`active_tps`, `standby_tps`, `tp_to_table`, `active_offsets`,
+`standby_offsets`, `buffers`, `in_recovery`, `need_recovery`, `standby_remaining_total`,
+`flush_buffers`, `_set_recovery_ended`, `_actives_span`, `signal_recovery_end`,
+`_active_events_received_at`, `_last_active_event_processed_at`, `_processing_times`,
+`num_samples_required_for_estimate`; the table manager's `standbys_ready`,
+`on_standbys_ready`), `app.in_transaction`, and
 what a table's `apply_changelog_batch` reads of an event,
 `app.consumer_generation_id`, `app.monitor.stream_inbound_time`, the producer's aiokafka
 client (`_ensure_producer().client`, to read the cluster's topics), the aiokafka
@@ -369,7 +374,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 continue
             handler = router.handlers.get(tp.topic)
             if handler is None:
-                if not await self._apply_standby(tp, fresh):
+                if not await self._apply_changelog(tp, fresh):
                     await self._one_by_one(tp, fresh)
                 continue
             size = router.max_records
@@ -415,27 +420,39 @@ class BatchConsumer(faust_aiokafka.Consumer):
             last = offset
         return fresh
 
-    async def _apply_standby(self, tp: TP, fresh: list[Any]) -> bool:
-        """Apply a standby changelog partition's records to its table in one write, as
-        Faust's recovery service would; False when `tp` is not a standby (Faust's path).
+    async def _apply_changelog(self, tp: TP, fresh: list[Any]) -> bool:
+        """Apply a fetch of a table's changelog partition to the table in one write, as
+        Faust's recovery service would; False when `tp` is not one it recovers (Faust's path).
 
-        Faust hands each of them to its recovery service one message at a time, through the
-        conductor and a queue: two workers keeping standbys of each other's tables took
-        2.3-2.9 times the CPU of two without over a backlog (README, Performance). The
-        bookkeeping is the service's: its standby offsets (a record at or below one is
-        applied already), its buffer of the table applied first (events Faust's path took
-        before, older than these), standbys reported ready once none is behind.
+        Faust hands each changelog record to its recovery service one message at a time,
+        through the conductor and a queue (`Recovery._slurp_changelogs`), and after each one
+        sums what every partition has left: a worker rebuilding its tables read ~8,500
+        records/s, and two workers keeping standbys of each other's tables took 2.3-2.9
+        times the CPU of two without (README, Performance). The bookkeeping is the
+        service's, for a partition this worker recovers (active: its own, after a
+        rebalance or without its data) or keeps a copy of (standby): its offsets (a record
+        at or below one is applied already), its buffer of the table applied first (events
+        Faust's path took before, older than these), the end of an active recovery
+        signalled once none is behind, standbys reported ready likewise.
         """
-        tables: Any = self.app.tables  # faust.tables.TableManager: its recovery service
+        app: Any = self.app
+        tables = app.tables  # faust.tables.TableManager: its recovery service
         recovery = tables.recovery
-        if tp not in recovery.standby_tps:
+        active = tp in recovery.active_tps  # first, as Faust's loop looks
+        if active:
+            if app.in_transaction:  # Faust's loop also fixes offsets of aborted transactions
+                return False
+            offsets = recovery.active_offsets
+        elif tp in recovery.standby_tps:
+            offsets = recovery.standby_offsets
+        else:
             return False
         table = recovery.tp_to_table[tp]
         pending = recovery.buffers.get(table)
         if pending:
             table.apply_changelog_batch(pending)
             pending.clear()
-        seen = recovery.standby_offsets.get(tp)
+        seen = offsets.get(tp)
         events = [_ChangelogEvent(r.key, r.value,
                                   _ChangelogMessage(tp, tp.partition, r.offset, r.key, r.value))
                   for r in fresh if seen is None or r.offset > seen]
@@ -443,8 +460,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
             for event in events:
                 await table.on_changelog_event(event)
             table.apply_changelog_batch(events)
-            recovery.standby_offsets[tp] = events[-1].message.offset
+            offsets[tp] = events[-1].message.offset
+            if active:
+                _note_recovery_progress(recovery, tp, len(events))
         self._read_offset[tp] = fresh[-1].offset
+        if active and recovery.in_recovery and not recovery.need_recovery():
+            _signal_recovery_end(recovery)
         if not tables.standbys_ready and not recovery.standby_remaining_total():
             tables.on_standbys_ready()
         return True
@@ -513,6 +534,34 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
 class _BatchTransport(faust_aiokafka.Transport):
     Consumer = BatchConsumer
+
+
+def _note_recovery_progress(recovery: Any, tp: TP, count: int) -> None:
+    """What Faust's loop records per active changelog record, for its progress log (the
+    time left, estimated from the mean time between records) and its stall warnings."""
+    now = monotonic()
+    recovery._active_events_received_at[tp] = now
+    last = getattr(recovery, "_last_active_event_processed_at", None)  # set at a start
+    if last is not None:
+        samples = recovery._processing_times
+        limit = recovery.num_samples_required_for_estimate
+        samples.extend([(now - last) / count] * min(count, limit))
+        while len(samples) > limit:
+            samples.popleft()
+    recovery._last_active_event_processed_at = now
+
+
+def _signal_recovery_end(recovery: Any) -> None:
+    """The end of an active recovery, as Faust's loop signals it: what its buffers hold
+    applied, the service out of recovery, its waiter woken. The loop clears the signal again
+    before it next waits, so a recovery that starts later waits for its own end: the same
+    here."""
+    recovery.flush_buffers()
+    recovery._set_recovery_ended()
+    if recovery._actives_span is not None:
+        recovery._actives_span.set_tag("Actives-Ready", True)
+    recovery.signal_recovery_end.set()
+    recovery.signal_recovery_end.clear()
 
 
 def install(app: faust.App, router: BatchRouter) -> None:

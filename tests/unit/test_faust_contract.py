@@ -133,25 +133,46 @@ def test_fetch_state_the_ticks_read() -> None:
     assert "tp_state.highwater = highwater" in fetcher and "tp_state.timestamp = now_ms" in fetcher
 
 
-def test_recovery_internals_the_standby_path_uses(app: faust.App) -> None:
-    """`BatchConsumer._apply_standby` does for standby records what the recovery service's
-    loop does one by one: the same bookkeeping, the same store call."""
+def test_recovery_internals_the_changelog_path_uses(app: faust.App) -> None:
+    """`BatchConsumer._apply_changelog` does for changelog records what the recovery
+    service's loop does one by one: the same bookkeeping, the same signals, the same store
+    call."""
     from faust.tables.recovery import Recovery
 
     recovery = app.tables.recovery  # type: ignore[attr-defined]
     assert isinstance(recovery, Recovery)
-    for name in ("standby_tps", "tp_to_table", "standby_offsets", "standby_highwaters",
-                 "buffers"):
+    for name in ("active_tps", "standby_tps", "tp_to_table", "active_offsets",
+                 "standby_offsets", "active_highwaters", "standby_highwaters", "buffers",
+                 "in_recovery", "signal_recovery_end", "_actives_span",
+                 "_active_events_received_at", "_processing_times",
+                 "num_samples_required_for_estimate"):
         assert hasattr(recovery, name), f"Recovery.{name} is gone"
-    for name in ("standby_remaining_total", "add_standby", "flush_buffers"):
+    for name in ("standby_remaining_total", "need_recovery", "add_active", "add_standby",
+                 "flush_buffers", "_set_recovery_ended", "_set_recovery_started"):
         assert callable(getattr(recovery, name, None)), f"Recovery.{name}() is gone"
     assert callable(getattr(app.tables, "on_standbys_ready", None))
     assert hasattr(app.tables, "standbys_ready")
+    assert hasattr(app, "in_transaction")
     loop = inspect.getsource(Recovery._slurp_changelogs.fun)  # a mode ServiceTask
     for fragment in ("offset > seen_offset", "offsets[tp] = offset", "buf.append(event)",
                      "table.apply_changelog_batch(buf)", "await table.on_changelog_event(event)",
-                     "self.tables.on_standbys_ready()"):
+                     "self.tables.on_standbys_ready()", "if tp in active_tps:",
+                     "elif tp in standby_tps:", "offsets = active_offsets",
+                     "active_events_received_at[tp] = now",
+                     "processing_times.append(now_after - last_processed_at)",
+                     "self._last_active_event_processed_at = now_after",
+                     "if self.in_recovery and not self.need_recovery():",
+                     "self.flush_buffers()", "self._set_recovery_ended()",
+                     'self._actives_span.set_tag("Actives-Ready", True)',
+                     "self.signal_recovery_end.set()", "self.app.in_transaction"):
         assert fragment in loop, f"the recovery loop changed: no {fragment!r}"
+    # The loop clears the signal before each wait: its end is a pulse, as the path's is.
+    assert loop.index("self.signal_recovery_end.clear()") < loop.index("changelog_queue.get()")
+    # Set when a recovery starts (the class only declares it).
+    assert "self._last_active_event_processed_at = None" in inspect.getsource(
+        Recovery._set_recovery_started)
+    restart = inspect.getsource(Recovery._restart_recovery.fun)
+    assert "await self._wait(self.signal_recovery_end.wait())" in restart
     rocks = inspect.getsource(rocksdb.Store.apply_changelog_batch)
     for fragment in ("event.message.tp", "event.message.offset", "msg.partition", "msg.key",
                      "msg.value", "set_persisted_offset"):
