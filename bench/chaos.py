@@ -11,8 +11,9 @@ past the lateness: redelivered events must not be rejected), `inflight` (`--in-f
 overdue tickets fire while the broker is frozen, then kill -9), `outage` (the broker
 stopped `--outage` s under load), `second` (workers join, one leaves, one is killed and
 restarted), `fuzz` (`--fuzz` hostile messages, `--huge` of ~1 MB), `policy` (invalid and
-non-UTF-8 reloads), `sighup` (SIGHUP before ready), `blkill` and `blrebal` (a backlog worked
-through in batches while the worker is killed mid-batch / a second worker joins and leaves).
+non-UTF-8 reloads), `sighup` (SIGHUP before ready), `blkill`, `blwipe` and `blrebal` (a
+backlog worked through in batches while the worker is killed mid-batch / killed and
+restarted without its data directory / a second worker joins and leaves).
 
 Every scenario compares what an outside consumer read with `slamon replay` by id. The
 broker: `--bootstrap`, else KAFKA_BOOTSTRAP_SERVERS, else a local one started here;
@@ -43,7 +44,7 @@ from tests.integration import chaosruns  # noqa: E402
 from tests.integration.chaoskit import CODE_ROOT, OwnBroker, own_broker  # noqa: E402
 
 SCENARIOS = ("baseline", "kill9", "downtime", "inflight", "outage", "second", "fuzz", "policy",
-             "sighup", "blkill", "blrebal")
+             "sighup", "blkill", "blwipe", "blrebal")
 
 
 def _runners(args: argparse.Namespace, shared: Callable[[], str],
@@ -63,6 +64,8 @@ def _runners(args: argparse.Namespace, shared: Callable[[], str],
         "sighup": lambda w: chaosruns.early_sighup(shared(), w),
         # a backlog worked through in batches: killed mid-batch / a second worker joins
         "blkill": lambda w: chaosruns.backlog_kill(shared(), w, kills=max(2, args.kills // 4)),
+        "blwipe": lambda w: chaosruns.backlog_kill(shared(), w, kills=max(2, args.kills // 4),
+                                                   wipe=True),
         "blrebal": lambda w: chaosruns.backlog_rebalance(shared(), w),
     }
 

@@ -14,7 +14,8 @@ scenario records both at the moment it acts and reports a harness problem when i
 outside the backlog (too early, or after it was done): then it did not test what it says.
 
 - `backlog_kill`: SIGKILL once the worker applied a random 20-60 % of the backlog (and a
-  random part of a batch later), restarted at once, `kills` times;
+  random part of a batch later), restarted at once, `kills` times; with `wipe`, restarted
+  without its data directory, so its tables are rebuilt from their changelogs;
 - `backlog_rebalance`: a second worker joins once the first applied a batch (the first is
   frozen while the second starts up, so the join lands mid-backlog however fast it is),
   works a few batches of the backlog on the partitions it took (proof it joined
@@ -26,6 +27,7 @@ outside the backlog (too early, or after it was done): then it did not test what
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import sys
 import time
@@ -115,17 +117,20 @@ def _launch_frozen(progress: Progress, first: ChaosWorker, second: ChaosWorker,
 
 
 def backlog_kill(bootstrap: str, work: Path, tickets: int = 8000, kills: int = 2,
-                 seed: int = 31) -> Result:
+                 seed: int = 31, wipe: bool = False) -> Result:
     """SIGKILL a RocksDB worker `kills` times while it works through a backlog, each time
     once this process applied a random 20-60 % of what was left of it (then a random part of
     a batch later), restarted at once. Everything replay computes must arrive, nothing else.
+    With `wipe`, its data directory is deleted before each restart (a pod rescheduled
+    without its volume): it rebuilds every table from the changelogs first.
 
     "Left" is what the worker had not committed at the kill before (all of it at first): a
     share of the whole backlog outgrew what a fast worker left after a few kills. Once less
     than `MIN_KILL_SPAN` is left, a kill cannot land inside it (the worker applies thousands
     of events between the poll and the kill), so the kills stop there: `measured` says so."""
     rng = random.Random(seed)
-    rig = Rig(bootstrap, work, "blkill", partitions=4, policy=BACKLOG_POLICY.format(version=1))
+    rig = Rig(bootstrap, work, "blwipe" if wipe else "blkill", partitions=4,
+              policy=BACKLOG_POLICY.format(version=1))
     progress: Progress | None = None
     try:
         since = time.time()
@@ -149,6 +154,8 @@ def backlog_kill(bootstrap: str, work: Path, tickets: int = 8000, kills: int = 2
             moment = _moment(progress, worker, since)
             killed = time.time()
             worker.kill()
+            if wipe:
+                shutil.rmtree(worker.env["SLAMON_DATA_DIR"])
             worker.launch()
             left = progress.left()
             moment |= {"target": target, "left": sum(left.values())}

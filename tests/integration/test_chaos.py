@@ -93,6 +93,16 @@ def test_kill9_mid_batch_while_working_through_a_backlog(kafka_bootstrap, tmp_pa
     check(chaosruns.backlog_kill(kafka_bootstrap, tmp_path, tickets=8000, kills=2), capsys)
 
 
+def test_kill9_mid_backlog_and_restart_without_the_data_directory(kafka_bootstrap, tmp_path,
+                                                                  capsys):
+    """A pod rescheduled without its volume: SIGKILL mid-backlog, the data directory
+    deleted, restarted at once. The worker rebuilds its tables from their changelogs in
+    batches (agents/batch/consumer.py) before it goes on: every breach replay computes
+    arrives, none under an id replay does not know, no false one."""
+    check(chaosruns.backlog_kill(kafka_bootstrap, tmp_path, tickets=8000, kills=1, wipe=True),
+          capsys)
+
+
 def test_second_worker_joins_and_leaves_mid_backlog(kafka_bootstrap, tmp_path, capsys):
     """Issue 10: a second worker joins while the first works through ~84,000 events in
     batches, applies a few batches of its share and leaves (SIGTERM; its partitions return
