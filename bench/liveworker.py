@@ -40,6 +40,7 @@ class WorkerConfig:
     partitions: int
     store: str = "rocksdb://"
     tick_interval: float = 0.25
+    log_level: str = "warning"
     # The workers' Python; another venv's (a compiled wheel installed in it) runs outside the
     # repository, so that its installed package is imported rather than the sources here.
     python: str = sys.executable
@@ -72,7 +73,7 @@ class Worker:
             "SLAMON_PARTITIONS": str(config.partitions), "SLAMON_STORE": config.store,
             "SLAMON_DATA_DIR": str(data), "SLAMON_WEB_PORT": str(self.port),
             "SLAMON_WEB_HOST": "127.0.0.1", "SLAMON_POLICIES": str(config.policies),
-            "SLAMON_TICK_INTERVAL": str(config.tick_interval), "SLAMON_LOG_LEVEL": "warning",
+            "SLAMON_TICK_INTERVAL": str(config.tick_interval), "SLAMON_LOG_LEVEL": config.log_level,
             "SLAMON_WORKER_ID": f"bench-{name}",
         }
         command = [config.python]
