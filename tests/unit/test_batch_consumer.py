@@ -314,7 +314,7 @@ async def test_subscribing_does_not_wait_past_the_deadline_for_a_silent_broker(
     assert subscribed == [{"ticks"}]
 
 
-# -- changelog partitions: standbys, active recovery ------------------------------------------------------------------------
+# -- changelog partitions: standbys, active recovery ----------------------------------------
 
 
 def _changelog_event(tp: TP, offset: int, key: bytes, value: bytes | None) -> object:
