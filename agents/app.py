@@ -109,6 +109,7 @@ class Monitor:
             self.registry, metrics=[m.name for m in policies.metrics],
             targets=policy_targets(policies), objective_for=self._objective,
         )
+        self.metrics.set_ready_source(lambda: self.ready)
         self.router: BatchRouter = app.slamon_router  # type: ignore[attr-defined]
         self.clocks: ClockService = add_clock_agent(app, settings, self.engine, self.router,
                                                     self.metrics, before_first=self.history_loaded)

@@ -184,6 +184,12 @@ class MonitorMetrics:
                                 "Wall time of the last service event processed.", registry=None)
         self.lag = Gauge("slamon_consumer_lag_messages", "Messages behind the end of a partition.",
                          ("topic", "partition"), registry=None)
+        # A worker that is up and not ready handles none of its partitions and reports no
+        # lag meanwhile: only this says so (alert SlamonNotReady). Read at each scrape.
+        self.ready = Gauge("slamon_worker_ready",
+                           "1 when the worker handles its partitions (/readyz 200); 0 while it "
+                           "rebuilds its tables, rebalances or cannot reach the broker.",
+                           registry=None)
         self.detection_delay = HistogramCounts(
             "slamon_breach_detection_delay_seconds",
             "Breach emission time minus the instant the breach became due.", (),
@@ -191,7 +197,7 @@ class MonitorMetrics:
         self._families = Families([
             self.breaches, self.warnings, self.outcomes, self.revisions, self.retractions,
             self.open_clocks, self.compliance, self.csat, self.csat_by_clock, self.surveys,
-            self.objective, self.events, self.rejected, self.last_event, self.lag,
+            self.objective, self.events, self.rejected, self.last_event, self.lag, self.ready,
             self.detection_delay])
         self.durations: dict[str, HistogramCounts] = {}
         for metric in metrics:
@@ -339,6 +345,10 @@ class MonitorMetrics:
         for customer, service in sorted(self._seen_pairs):
             ratio = None if objective_for is None else objective_for(customer, service)
             self.set_objective(customer, service, ratio)
+
+    def set_ready_source(self, ready: Callable[[], bool]) -> None:
+        """slamon_worker_ready reads `ready()` at each scrape (0 until this is called)."""
+        self.ready.set_function(lambda: 1.0 if ready() else 0.0)
 
     # -- internals -----------------------------------------------------------------------------
     def _child(self, parent: Any, labels: tuple[str, ...]) -> Any:

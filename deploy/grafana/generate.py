@@ -235,10 +235,15 @@ def overview() -> dict[str, Any]:
         "cps", stack=True), 8, 8)
     g.add(timeseries("Consumer lag by topic", [target(
         "sum by (topic) (max by (topic, partition) (slamon_consumer_lag_messages))",
-        "{{topic}}")], "short", minimum=0), 12, 8)
+        "{{topic}}")], "short", minimum=0), 8, 8)
     g.add(timeseries("Time since the last event", [target(
         "time() - max(slamon_events_last_timestamp_seconds)", "seconds ago")], "s",
-        lines_at=[900], minimum=0), 12, 8)
+        lines_at=[900], minimum=0), 8, 8)
+    g.add(timeseries("Workers ready", [target(
+        "sum by (instance) (slamon_worker_ready)", "{{instance}}")], "short", minimum=0,
+        description="1: the worker handles its partitions; 0: it rebuilds its tables, "
+                    "rebalances or cannot reach the broker (/readyz says which; alert: "
+                    "SlamonNotReady). Its lag is not reported meanwhile."), 8, 8)
     g.add(timeseries("Worker CPU", [target(
         f"sum by (instance) (rate(process_cpu_seconds_total[{RI}]))", "{{instance}}")],
         "percentunit", minimum=0,

@@ -136,6 +136,7 @@ def test_every_metric_is_exported_with_sensible_values(kafka_bootstrap: str,
     assert _value(samples, "slamon_compliance_objective_ratio", customer="acme",
                   service="email") == 0.99
     assert time.time() - _value(samples, "slamon_events_last_timestamp_seconds") < 120
+    assert _value(samples, "slamon_worker_ready") == 1  # it reports lag only when ready
     # The process itself: memory, CPU and Python's collections (the oldest generation's
     # count shows how often a worker pauses for a full collection).
     assert _value(samples, "process_resident_memory_bytes") > 0

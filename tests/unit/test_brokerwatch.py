@@ -146,19 +146,25 @@ def _app(tmp_path: Path):  # type: ignore[no-untyped-def]
                                policies=policies, broker_unreachable_after=15.0))
 
 
-def test_readiness_names_its_reason(tmp_path: Path) -> None:
+def test_readiness_names_its_reason_and_the_scrape_follows_it(tmp_path: Path) -> None:
     app = _app(tmp_path)
     monitor = app.slamon
+
+    def scraped() -> float | None:  # slamon_worker_ready, as /metrics reads it
+        return monitor.registry.get_sample_value("slamon_worker_ready")
+
     assert monitor.not_ready_reason == "recovering table state" and not monitor.ready
+    assert scraped() == 0.0
     app.tables.recovery.completed.set()
     assert monitor.not_ready_reason is None and monitor.ready
+    assert scraped() == 1.0
     monitor.broker.failed(OSError("Connect call failed"))
     monitor.broker.last_answer -= 20.0
     assert monitor.not_ready_reason is not None
     assert monitor.not_ready_reason.startswith("broker unreachable for 20 s (OSError: ")
-    assert not monitor.ready
+    assert not monitor.ready and scraped() == 0.0
     monitor.broker.answered()
-    assert monitor.ready
+    assert monitor.ready and scraped() == 1.0
 
 
 def test_the_broker_is_asked_through_the_workers_own_producer_client(tmp_path: Path) -> None:

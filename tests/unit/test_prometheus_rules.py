@@ -26,6 +26,7 @@ RUNBOOK = ROOT / "docs" / "runbook.md"
 EXPECTED_ALERTS = {
     "SLABreach", "SLAAtRiskClimbing", "SLAComplianceBurnRate", "SlamonNoEvents",
     "SlamonConsumerLagGrowing", "SlamonRejectsSpiking", "SlamonDetectionDelayHigh", "SlamonDown",
+    "SlamonNotReady",
     "SlamonIngestRefusing", "SlamonIngestBrokerUnavailable", "SlamonIngestSourceUnavailable",
     "SlamonIngestDeadLetters",
 }
