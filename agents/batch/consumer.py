@@ -426,7 +426,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
         Faust hands each changelog record to its recovery service one message at a time,
         through the conductor and a queue (`Recovery._slurp_changelogs`), and after each one
-        sums what every partition has left: a worker rebuilding its tables read ~8,500
+        sums what every partition has left: a worker rebuilding its tables read ~10,000
         records/s, and two workers keeping standbys of each other's tables took 2.3-2.9
         times the CPU of two without (README, Performance). The bookkeeping is the
         service's, for a partition this worker recovers (active: its own, after a
