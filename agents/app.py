@@ -158,6 +158,21 @@ class Monitor:
             return "rebalancing partitions"
         return self.broker.problem
 
+    def readiness(self) -> dict[str, object]:
+        """/readyz's body: ready or why not, the running policy version and, while tables
+        are rebuilt, how many changelog records are left to read (the progress of a long
+        recovery: a worker without its volume reads every table's changelog)."""
+        reason = self.not_ready_reason
+        body: dict[str, object] = {"ready": reason is None,
+                                   "policy_version": self.engine.policies.version}
+        if reason is not None:
+            body["reason"] = reason
+            recovery = self.app.tables.recovery  # type: ignore[attr-defined]
+            left = recovery.active_remaining_total() if recovery.in_recovery else 0
+            if left > 0:
+                body["changelog_records_left"] = left
+        return body
+
     async def report_lag(self) -> None:
         """Consumer lag of the events topic, per owned partition."""
         consumer = self.app.consumer
@@ -236,12 +251,8 @@ def _add_web(app: faust.App, monitor: Monitor) -> None:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        reason = monitor.not_ready_reason
-        body: dict[str, object] = {"ready": reason is None,
-                                   "policy_version": monitor.engine.policies.version}
-        if reason is not None:
-            body["reason"] = reason
-        return web.json(body, status=200 if reason is None else 503)
+        body = monitor.readiness()
+        return web.json(body, status=200 if body["ready"] else 503)
 
 
 class _Worker(faust.Worker):

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from faust.types import TP
 
 from agents.app import broker_metadata, create_app
 from agents.brokerwatch import BrokerWatch, RepeatFilter, cluster_answers
@@ -165,6 +166,28 @@ def test_readiness_names_its_reason_and_the_scrape_follows_it(tmp_path: Path) ->
     assert not monitor.ready and scraped() == 0.0
     monitor.broker.answered()
     assert monitor.ready and scraped() == 1.0
+
+
+def test_readyz_shows_how_much_of_the_changelogs_is_left_to_read(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    monitor = app.slamon
+    recovery = app.tables.recovery
+    table = app.tables["slamon-clocks"]
+    tps = [TP(table.changelog_topic.get_topic_name(), p) for p in (0, 1)]
+    for tp in tps:
+        recovery.add_active(table, tp)
+    recovery.active_highwaters[tps[0]], recovery.active_highwaters[tps[1]] = 999, 499
+    recovery.active_offsets[tps[0]] = 99  # p1: nothing read yet (None)
+    assert monitor.readiness() == {"ready": False, "policy_version": 1,
+                                   "reason": "recovering table state"}  # not started
+    recovery._set_recovery_started()
+    recovery.active_offsets[tps[1]] = 449
+    assert monitor.readiness() == {"ready": False, "policy_version": 1,
+                                   "reason": "recovering table state",
+                                   "changelog_records_left": 900 + 50}
+    recovery._set_recovery_ended()
+    recovery.completed.set()
+    assert monitor.readiness() == {"ready": True, "policy_version": 1}
 
 
 def test_the_broker_is_asked_through_the_workers_own_producer_client(tmp_path: Path) -> None:
