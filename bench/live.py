@@ -35,7 +35,8 @@ venv's `slamon`, e.g. the compiled engine's as the Docker image runs it). Sectio
   `cpu_s` are from a start to the first /readyz 200, for the first and (`kept_`) the
   second (which also waits for the group: the first, a static member, is still in it);
   `reading_s` is the first's recovery, from Faust's log lines, and `records_per_s` the
-  changelog records over it; `records_per_cpu_s` over the CPU beyond the second's.
+  changelog records over it; `records_per_cpu_s` over the CPU beyond the second's;
+  `readyz_records_left`, what its /readyz said was left to read, polled every 0.1 s.
   Baseline: a raw aiokafka consumer reading the same changelogs.
 
 Prints JSON on stdout and one summary line on stderr, targets beside figures
@@ -66,7 +67,7 @@ from pathlib import Path
 import orjson
 from liveinput import Producer, backlog_events, live_events, opened_events
 from livekit import Offsets, broker, delete_topics, load_average, produce, quantiles, raw_consume
-from liveworker import Worker, WorkerConfig, count_outputs, follow, start_team, wait_ready
+from liveworker import Worker, WorkerConfig, count_outputs, follow, start_team
 
 from agents.settings import load_settings
 from sla.events import format_ts, parse_ts
@@ -295,8 +296,8 @@ def recovery(run: Run, offsets: Offsets, count: int) -> dict:
     # Logging at info: Faust's recovery service logs when it starts and ends reading.
     config = dataclasses.replace(config, log_level="info")
     empty = Worker(config, "empty")
-    ready, cpu = _time_to_ready(empty)
-    kept_ready, kept_cpu = _time_to_ready(Worker(config, team[0].name))
+    ready, cpu, left = _time_to_ready(empty)
+    kept_ready, kept_cpu, _ = _time_to_ready(Worker(config, team[0].name))
     reading = _reading_seconds(empty.log_path)
     total = sum(records.values())
     raw = {"records": 0, "seconds": 0.0}
@@ -309,6 +310,7 @@ def recovery(run: Run, offsets: Offsets, count: int) -> dict:
     extra_cpu = cpu - kept_cpu
     return {"events": count, "changelog_records": records, "records": total,
             "ready_s": round(ready, 2), "cpu_s": round(cpu, 2), "reading_s": reading,
+            "readyz_records_left": left,
             "kept_ready_s": round(kept_ready, 2), "kept_cpu_s": round(kept_cpu, 2),
             "records_per_s": round(total / reading) if reading else None,
             "records_per_cpu_s": round(total / extra_cpu) if extra_cpu > 0 else None,
@@ -334,12 +336,22 @@ def _log_time(line: str) -> float:
     return time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp[20:]) / 1000
 
 
-def _time_to_ready(worker: Worker) -> tuple[float, float]:
-    """Seconds from `worker`'s start until /readyz answers 200, and its CPU seconds then."""
+def _time_to_ready(worker: Worker) -> tuple[float, float, list[int]]:
+    """Seconds from `worker`'s start until /readyz answers 200, its CPU seconds then, and
+    the changelog records /readyz said were left at each poll that said so."""
     started = time.monotonic()
+    left: list[int] = []
     try:
-        wait_ready([worker], timeout=3600)
-        return time.monotonic() - started, worker.cpu_seconds()
+        while True:
+            worker.check_alive()
+            status, body = worker.get("/readyz")
+            if status == 200:
+                return time.monotonic() - started, worker.cpu_seconds(), left
+            if status == 503 and b"changelog_records_left" in body:
+                left.append(orjson.loads(body)["changelog_records_left"])
+            if time.monotonic() - started > 3600:
+                raise SystemExit(f"worker {worker.name} not ready in an hour:\n{worker.tail(5)}")
+            time.sleep(0.1)
     finally:
         worker.stop()
 
