@@ -11,9 +11,10 @@ past the lateness: redelivered events must not be rejected), `inflight` (`--in-f
 overdue tickets fire while the broker is frozen, then kill -9), `outage` (the broker
 stopped `--outage` s under load), `second` (workers join, one leaves, one is killed and
 restarted), `fuzz` (`--fuzz` hostile messages, `--huge` of ~1 MB), `policy` (invalid and
-non-UTF-8 reloads), `sighup` (SIGHUP before ready), `blkill`, `blwipe` and `blrebal` (a
-backlog worked through in batches while the worker is killed mid-batch / killed and
-restarted without its data directory / a second worker joins and leaves).
+non-UTF-8 reloads), `sighup` (SIGHUP before ready), `blkill`, `blwipe`, `blrebal` and
+`blrebal0` (a backlog worked through in batches while the worker is killed mid-batch /
+killed and restarted without its data directory / a second worker joins and leaves, with
+standby copies and without).
 
 Every scenario compares what an outside consumer read with `slamon replay` by id. The
 broker: `--bootstrap`, else KAFKA_BOOTSTRAP_SERVERS, else a local one started here;
@@ -44,7 +45,7 @@ from tests.integration import chaosruns  # noqa: E402
 from tests.integration.chaoskit import CODE_ROOT, OwnBroker, own_broker  # noqa: E402
 
 SCENARIOS = ("baseline", "kill9", "downtime", "inflight", "outage", "second", "fuzz", "policy",
-             "sighup", "blkill", "blwipe", "blrebal")
+             "sighup", "blkill", "blwipe", "blrebal", "blrebal0")
 
 
 def _runners(args: argparse.Namespace, shared: Callable[[], str],
@@ -67,6 +68,7 @@ def _runners(args: argparse.Namespace, shared: Callable[[], str],
         "blwipe": lambda w: chaosruns.backlog_kill(shared(), w, kills=max(2, args.kills // 4),
                                                    wipe=True),
         "blrebal": lambda w: chaosruns.backlog_rebalance(shared(), w),
+        "blrebal0": lambda w: chaosruns.backlog_rebalance(shared(), w, standby_replicas=0),
     }
 
 

@@ -177,11 +177,12 @@ def backlog_kill(bootstrap: str, work: Path, tickets: int = 8000, kills: int = 2
 
 def backlog_rebalance(bootstrap: str, work: Path, tickets: int = 16000,
                       leave_after: int = 3 * BATCH, session_timeout: int = 12,
-                      seed: int = 37) -> Result:
+                      seed: int = 37, standby_replicas: int = 1) -> Result:
     """A second RocksDB worker joins while the first works through a backlog, applies
     `leave_after` events of its share, and leaves (SIGTERM, a random part of a batch
     later); its partitions return to the first after `session_timeout`. Everything replay
-    computes must arrive, nothing else."""
+    computes must arrive, nothing else. With `standby_replicas` 0, no worker keeps a copy of
+    the other's tables: each partition that moves is rebuilt from its changelog first."""
     rng = random.Random(seed)
     # A heartbeat each second: the first worker, thawed once the second asks to join, learns
     # of the rebalance at its next heartbeat and works on until then. With a third of the
@@ -189,8 +190,10 @@ def backlog_rebalance(bootstrap: str, work: Path, tickets: int = 16000,
     # 16,000 tickets (~84,000 events): with 8,000, a worker whose compliance had become
     # cheaper had done two thirds of the backlog before the second took its partitions, and
     # the second emptied them before it could leave mid-backlog.
-    rig = Rig(bootstrap, work, "blrebal", partitions=4, policy=BACKLOG_POLICY.format(version=1),
-              SLAMON_SESSION_TIMEOUT=str(session_timeout), SLAMON_HEARTBEAT_INTERVAL="1")
+    rig = Rig(bootstrap, work, "blrebal" if standby_replicas else "blrebal0", partitions=4,
+              policy=BACKLOG_POLICY.format(version=1),
+              SLAMON_SESSION_TIMEOUT=str(session_timeout), SLAMON_HEARTBEAT_INTERVAL="1",
+              SLAMON_STANDBY_REPLICAS=str(standby_replicas))
     progress: Progress | None = None
     problems = rig.result.problems
     try:

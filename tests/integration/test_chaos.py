@@ -111,6 +111,14 @@ def test_second_worker_joins_and_leaves_mid_backlog(kafka_bootstrap, tmp_path, c
     check(chaosruns.backlog_rebalance(kafka_bootstrap, tmp_path), capsys)
 
 
+def test_second_worker_joins_and_leaves_mid_backlog_without_standby_copies(
+        kafka_bootstrap, tmp_path, capsys):
+    """The same with `standby_replicas: 0`: each worker that takes a partition rebuilds its
+    tables from the changelog first (agents/batch/consumer.py, one write per fetch): every
+    breach replay computes arrives, none under an id replay does not know, no false one."""
+    check(chaosruns.backlog_rebalance(kafka_bootstrap, tmp_path, standby_replicas=0), capsys)
+
+
 def test_ten_thousand_fuzzed_messages(kafka_bootstrap, tmp_path, capsys):
     """10,000 hostile messages (random bytes, ~1 MB, wrong types, bad timestamps, wrong
     keys) among good ones: each bad one in the DLQ with a reason, the worker alive, the
