@@ -15,6 +15,7 @@ merges the one before. The shards run in processes (`agents.replayprocs`), or in
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from operator import itemgetter
@@ -69,7 +70,7 @@ class ShardWorker:
             keyed = shard.finish_shard(work[1])
         else:
             _, first_line, after, events = work
-            shard.watermarks(first_line, after)
+            shard.watermarks(first_line, after.tolist())
             keyed = []
             feed = shard.feed_event
             for line, fields in events:
@@ -160,8 +161,11 @@ class ShardedReplay:
             # far cheaper than decoding and checking the line again.
             owned[hash(event.ticket_id) % n].append((line, event[:]))
         replay.watermark = watermark
+        # As machine integers: pickled as one block, where a list's epoch milliseconds (past
+        # 2**31) are pickled one by one through their bytes.
+        marks = array("q", after)
         for shard, lines in zip(self.shards, owned, strict=True):
-            shard.submit(("batch", first_line, after, lines))
+            shard.submit(("batch", first_line, marks, lines))
         self._pending.append((first_line, after, rejected))
 
     def _merge_oldest(self, write: Callable[[bytes], Any], counts: Counter) -> None:
