@@ -26,6 +26,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from sla.errors import SlamonError
@@ -43,14 +44,14 @@ __all__ = [
     "parse_interval",
 ]
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-MINUTES_PER_DAY = 1440
-DAY_MS = 86_400_000
-HORIZON_DAYS = 3_660  # instant_after gives up after ten years of calendar dates
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_MS = timedelta(milliseconds=1)
-_FAR = 2**62  # beyond every instant
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MINUTES_PER_DAY: Final = 1440
+DAY_MS: Final = 86_400_000
+HORIZON_DAYS: Final = 3_660  # instant_after gives up after ten years of calendar dates
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
+_MS: Final = timedelta(milliseconds=1)
+_FAR: Final = 2**62  # beyond every instant
 
 Interval = tuple[int, int]  # minutes of a local day, [start, end), 0 <= start < end <= 1440
 
@@ -120,7 +121,7 @@ class Calendar:
         return WorkingCalendar(self, exclusions)
 
 
-CALENDAR_24X7 = Calendar("24x7", "UTC", (((0, MINUTES_PER_DAY),),) * 7)
+CALENDAR_24X7: Final = Calendar("24x7", "UTC", (((0, MINUTES_PER_DAY),),) * 7)
 
 
 def _merge(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:

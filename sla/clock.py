@@ -14,17 +14,17 @@ past threshold was crossed.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from sla.model import WorkingTime
 
 __all__ = ["Clock", "Fact", "IDLE", "RUNNING", "PAUSED", "STOPPED", "CANCELLED", "STATE_NAMES"]
 
 IDLE, RUNNING, PAUSED, STOPPED, CANCELLED = range(5)
-STATE_NAMES = ("idle", "running", "paused", "stopped", "cancelled")
+STATE_NAMES: Final = ("idle", "running", "paused", "stopped", "cancelled")
 # On the wire (stored state) "no retarget pending" stays -1, as the previous release wrote it
 # (no instant is negative): state written by either release loads in the other.
-_WIRE_NO_RETRO = -1
+_WIRE_NO_RETRO: Final = -1
 
 
 class Fact(NamedTuple):
@@ -38,7 +38,7 @@ class Fact(NamedTuple):
 
 # Facts are made on every transition: built as `_tuple(Fact, (kind, threshold, instant,
 # deadline))`, which is what Fact(...) does, without the Python-level __new__ in between.
-_tuple = tuple.__new__
+_tuple: Final = tuple.__new__
 
 
 class Clock:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Protocol
+from typing import Final, Protocol
 
 from sla.csat import SurveyEntry, csat_fields
 from sla.events import format_ts, parse_ts
@@ -40,10 +40,10 @@ __all__ = [
     "Dims", "WindowKey", "Entry", "WindowEntry", "Counted", "CreditLookup", "split_entries",
 ]
 
-WINDOWS = ("hour", "day", "month")
-_HOUR = 3_600_000
-_DAY = 86_400_000
-_NEVER = -(2**62)  # the horizon of a lane that has no watermark yet: nothing is closed
+WINDOWS: Final = ("hour", "day", "month")
+_HOUR: Final = 3_600_000
+_DAY: Final = 86_400_000
+_NEVER: Final = -(2**62)  # the horizon of a lane that has no watermark yet: nothing is closed
 
 Dims = tuple[str, str, str, str]  # service, customer, priority, metric
 WindowKey = tuple[str, str, str, str, str, int]  # dims + window kind + window start
@@ -99,7 +99,7 @@ class WindowStore(Protocol):
         ...
 
 
-_NO_ENTRIES: Mapping[str, WindowEntry] = MappingProxyType({})
+_NO_ENTRIES: Final[Mapping[str, WindowEntry]] = MappingProxyType({})
 
 
 class DictStore:
@@ -167,8 +167,8 @@ def _month_bounds(day_start: int) -> tuple[int, int]:
     return int(first.timestamp()) * 1000, int(following.timestamp()) * 1000
 
 
-_WINDOWS_CACHE_SIZE = 4096
-_windows_by_hour: dict[int, tuple[tuple[str, int, int], ...]] = {}
+_WINDOWS_CACHE_SIZE: Final = 4096
+_windows_by_hour: Final[dict[int, tuple[tuple[str, int, int], ...]]] = {}
 
 
 def windows_of(ms: int) -> tuple[tuple[str, int, int], ...]:

@@ -19,6 +19,8 @@ event moves no clock: `sla.surveys` decides whether it counts and builds its rec
 
 from __future__ import annotations
 
+from typing import Final
+
 from sla.clock import CANCELLED, PAUSED, RUNNING, STOPPED, Clock, Fact
 from sla.errors import RejectReason
 from sla.events import SURVEY, Event
@@ -29,10 +31,10 @@ from sla.ticket import NEVER, Entry, TicketState
 
 __all__ = ["Engine", "TicketState"]
 
-DEFAULT_LATENESS_MS = 60_000
+DEFAULT_LATENESS_MS: Final = 60_000
 # How long a closed ticket is remembered (to reject its stragglers as closed): after that it
 # is forgotten, so state does not grow with every ticket ever seen.
-DEFAULT_TOMBSTONE_MS = 7 * 86_400_000
+DEFAULT_TOMBSTONE_MS: Final = 7 * 86_400_000
 
 
 class _Plan:

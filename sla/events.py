@@ -18,17 +18,17 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, NamedTuple, overload
+from typing import Any, Final, Literal, NamedTuple, overload
 
 from sla.errors import InvalidEvent
 
 __all__ = ["Event", "Survey", "SURVEY", "parse_event", "parse_ts", "format_ts", "MIN_TS_MS"]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_DATE = date(1970, 1, 1)
-_MS = timedelta(milliseconds=1)
-MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything earlier is epoch seconds by mistake
-MAX_TS_MS = 7_258_118_400_000  # 2200-01-01
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DATE: Final = date(1970, 1, 1)
+_MS: Final = timedelta(milliseconds=1)
+MIN_TS_MS: Final = 946_684_800_000  # 2000-01-01: anything earlier is epoch seconds by mistake
+MAX_TS_MS: Final = 7_258_118_400_000  # 2200-01-01
 # RFC 3339 date-time (section 5.6): full-date "T" full-time, the offset required.
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
@@ -92,10 +92,10 @@ def parse_ts(value: Any, field: str = "ts") -> int:
 # full check below, and the tables hold only valid rests (seconds 00-59), so a time the
 # lookup takes is one the full check takes too, with the same instant. The cache is cleared
 # when full.
-_MINUTE_MS_CACHE_SIZE = 8192
-_minute_ms: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:" -> epoch ms of that minute (UTC)
-_SECOND_MS = {f"{second:02d}": second * 1000 for second in range(60)}
-_REST_MS = {"Z": 0, **{f".{milli:03d}Z": milli for milli in range(1000)}}
+_MINUTE_MS_CACHE_SIZE: Final = 8192
+_minute_ms: Final[dict[str, int]] = {}  # "YYYY-MM-DDTHH:MM:" -> epoch ms of that minute (UTC)
+_SECOND_MS: Final = {f"{second:02d}": second * 1000 for second in range(60)}
+_REST_MS: Final = {"Z": 0, **{f".{milli:03d}Z": milli for milli in range(1000)}}
 
 
 def _text_ms(value: str, field: str) -> int:
@@ -130,30 +130,40 @@ def _read_text_ms(value: str, field: str) -> int:
     return ms
 
 
-# format_ts caches the text of each minute, "YYYY-MM-DDTHH:MM:": outputs come roughly
-# in time order, so one minute serves many instants and the date arithmetic runs once per
-# minute. The rest comes from tables, as formatting with a spec ({:02d}) costs five times
-# as much as looking a string up. The minute cache is cleared when full.
-_MINUTE_CACHE_SIZE = 8192
-_minute_text: dict[int, str] = {}  # minute number since the epoch -> "YYYY-MM-DDTHH:MM:"
-_SECONDS = tuple(f"{second:02d}" for second in range(60))
-_MILLIS = ("Z", *(f".{milli:03d}Z" for milli in range(1, 1000)))  # no ".000" on whole seconds
+# format_ts caches the text of each minute, "YYYY-MM-DDTHH:MM:", and of each day: outputs
+# come roughly in time order, so one minute serves many instants and the date arithmetic
+# runs once per day. The rest comes from tables, as formatting with a spec ({:02d}) costs
+# five times as much as looking a string up. The caches are cleared when full.
+_MINUTE_CACHE_SIZE: Final = 8192
+_minute_text: Final[dict[int, str]] = {}  # minute number since the epoch -> "YYYY-MM-DDTHH:MM:"
+_day_text: Final[dict[int, str]] = {}  # day number since the epoch -> "YYYY-MM-DD"
+_TWO_DIGITS: Final = tuple(f"{number:02d}" for number in range(60))
+# No ".000" on whole seconds.
+_MILLIS: Final = ("Z", *(f".{milli:03d}Z" for milli in range(1, 1000)))
 
 
 def format_ts(ms: int) -> str:
     """Epoch milliseconds -> RFC 3339 UTC, with milliseconds only when not whole seconds."""
-    minute, rest = divmod(ms, 60_000)
+    # `//` and `%` rather than divmod, which compiled goes through the generic number protocol
+    # and a tuple.
+    minute = ms // 60_000
     prefix = _minute_text.get(minute)
     if prefix is None:
         prefix = _format_minute(minute)
-    seconds, milli = divmod(rest, 1000)
-    return f"{prefix}{_SECONDS[seconds]}{_MILLIS[milli]}"
+    rest = ms - minute * 60_000
+    return f"{prefix}{_TWO_DIGITS[rest // 1000]}{_MILLIS[rest % 1000]}"
 
 
 def _format_minute(minute: int) -> str:
-    days, of_day = divmod(minute, 1440)
-    hours, minutes = divmod(of_day, 60)
-    prefix = f"{(_EPOCH_DATE + timedelta(days=days)).isoformat()}T{hours:02d}:{minutes:02d}:"
+    days = minute // 1440
+    of_day = minute - days * 1440
+    date_text = _day_text.get(days)
+    if date_text is None:
+        date_text = (_EPOCH_DATE + timedelta(days=days)).isoformat()
+        if len(_day_text) >= _MINUTE_CACHE_SIZE:
+            _day_text.clear()
+        _day_text[days] = date_text
+    prefix = f"{date_text}T{_TWO_DIGITS[of_day // 60]}:{_TWO_DIGITS[of_day % 60]}:"
     if len(_minute_text) >= _MINUTE_CACHE_SIZE:
         _minute_text.clear()
     _minute_text[minute] = prefix
@@ -184,7 +194,7 @@ def _text(obj: Mapping[str, Any], field: str, required: bool) -> str | None:
 
 
 # Fields each event type must carry beyond the four every event has.
-_REQUIRED = {
+_REQUIRED: Final = {
     "opened": ("service", "customer", "priority"),
     "priority_changed": ("priority",),
 }
@@ -192,11 +202,11 @@ _REQUIRED = {
 
 # Built as `_tuple(Event, (...))` on the quick pass: what Event(...) does, without the
 # Python-level __new__ in between.
-_tuple = tuple.__new__
+_tuple: Final = tuple.__new__
 # Per type: whether service, customer and priority are required (DESIGN.md's schema).
-_NEEDS = {kind: tuple(name in names for name in ("service", "customer", "priority"))
+_NEEDS: Final = {kind: tuple(name in names for name in ("service", "customer", "priority"))
           for kind, names in _REQUIRED.items()}
-_NEEDS_NONE = (False, False, False)
+_NEEDS_NONE: Final = (False, False, False)
 
 
 def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None,
@@ -268,7 +278,7 @@ def _check_event(obj: Any, known_types: Collection[str], ref: int | None,
     )
 
 
-SURVEY = "survey"  # the event type of a customer-satisfaction answer
+SURVEY: Final = "survey"  # the event type of a customer-satisfaction answer
 
 
 def _survey(obj: Mapping[str, Any]) -> Survey:

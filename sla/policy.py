@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from sla.calendar import Calendar, WorkingCalendar
 from sla.model import UNIVERSAL_EVENT_TYPES, CreditTier, MetricDef, Terms
@@ -21,9 +21,9 @@ from sla.spec_reader import Path
 
 __all__ = ["Policies", "build_policies", "DEFAULT_CALENDAR", "DEFAULT_PAUSABLE"]
 
-DEFAULT_CALENDAR = "24x7"
-DEFAULT_PAUSABLE = frozenset({"resolution"})
-_TERMS_CACHE_SIZE = 65_536
+DEFAULT_CALENDAR: Final = "24x7"
+DEFAULT_PAUSABLE: Final = frozenset({"resolution"})
+_TERMS_CACHE_SIZE: Final = 65_536
 
 
 def build_policies(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 from sla.compliance import Compliance, DictStore
 from sla.engine import Engine
@@ -24,7 +24,7 @@ __all__ = ["Replay", "DecodeError"]
 
 # Heap keys hold an instant and a push count below this span: a replay that scheduled a
 # trillion deadlines would misorder ties.
-_SEQ_SPAN = 1 << 40
+_SEQ_SPAN: Final = 1 << 40
 
 
 class DecodeError:

@@ -8,7 +8,7 @@ positional lists every release has written, so stored state keeps loading.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from sla.clock import Clock
 from sla.events import Event
@@ -17,7 +17,7 @@ __all__ = ["TicketState", "Entry", "Emitted", "NEVER"]
 
 # Below every instant: where nothing happened yet, comparisons (`ts > last_ts`) need no
 # special case. An ordering bottom, not "none": it is never formatted or emitted.
-NEVER = -(2**62)
+NEVER: Final = -(2**62)
 
 
 class Entry(NamedTuple):
@@ -38,7 +38,7 @@ class Entry(NamedTuple):
 
 # An entry is made for every event: built as `_tuple(Entry, (...))`, which is what
 # Entry(...) does, without the Python-level __new__ in between.
-_tuple = tuple.__new__
+_tuple: Final = tuple.__new__
 
 
 class Emitted:

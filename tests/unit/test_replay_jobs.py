@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -149,9 +150,9 @@ def test_a_shard_keeps_the_watermarks_of_one_batch_not_of_the_whole_input(
 
 def test_a_shard_is_told_its_watermarks_in_order() -> None:
     local = LocalShard(Engine(POLICIES), None)
-    local.submit(("batch", 1, [START, START], []))
+    local.submit(("batch", 1, array("q", [START, START]), []))
     with pytest.raises(ValueError, match="watermarks from line 5; expected line 3"):
-        local.submit(("batch", 5, [START], []))
+        local.submit(("batch", 5, array("q", [START]), []))
 
 
 # -- through the command line, in processes -------------------------------------------------
