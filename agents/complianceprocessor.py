@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from typing import Protocol
+from typing import Final, Protocol
 
 import orjson
 
@@ -45,10 +45,12 @@ from streams.topics import TopicCatalogue
 
 __all__ = ["ComplianceProcessor", "RecordObserver", "TableStore", "legacy_rows"]
 
-logger = logging.getLogger(__name__)
+logger: Final = logging.getLogger(__name__)
 
-CLOCK, SURVEY, HORIZON = b"c:", b"s:", b"h:"
-NO_LANE = -1  # a clock counted in no open window: its row only remembers the outcome
+CLOCK: Final = b"c:"
+SURVEY: Final = b"s:"
+HORIZON: Final = b"h:"
+NO_LANE: Final = -1  # a clock counted in no open window: its row only remembers the outcome
 
 
 class RecordObserver(Protocol):

@@ -17,7 +17,7 @@ import math
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.samples import Exemplar, Sample
@@ -26,7 +26,7 @@ from prometheus_client.utils import floatToGoString
 __all__ = ["Collectable", "CounterCounts", "Families", "HistogramCounts"]
 
 Labels = tuple[str, ...]
-EXEMPLAR_VALUE_MAX = 128 - len("ticket_id")  # OpenMetrics caps an exemplar's label set
+EXEMPLAR_VALUE_MAX: Final = 128 - len("ticket_id")  # OpenMetrics caps an exemplar's label set
 
 
 def _exemplar(ticket: object, value: float, at: float) -> Exemplar:

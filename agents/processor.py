@@ -28,7 +28,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
 import orjson
 
@@ -53,10 +53,10 @@ from streams.topics import TopicCatalogue
 __all__ = ["Batch", "ClockObserver", "ClockProcessor", "StoredTicket", "TicketStore",
            "wall_ms"]
 
-logger = logging.getLogger(__name__)
+logger: Final = logging.getLogger(__name__)
 
 OpenClocks = list[tuple[str, str]]  # (metric, running|paused) of each open clock
-STATE_CACHE_SIZE = 200_000  # decoded ticket states kept (a few KiB each)
+STATE_CACHE_SIZE: Final = 200_000  # decoded ticket states kept (a few KiB each)
 
 
 def wall_ms() -> int:

@@ -15,13 +15,13 @@ surveys into the fields its compliance record gains:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["SurveyEntry", "csat_fields", "CSAT_FIELDS", "share"]
 
 SurveyEntry = tuple[bool, float, str]  # positive?, score on 0..1, verdict ("met", "breached", "")
 
-CSAT_FIELDS = ("surveys", "positive", "csat_ratio", "score_mean", "surveys_met",
+CSAT_FIELDS: Final = ("surveys", "positive", "csat_ratio", "score_mean", "surveys_met",
                "positive_met", "csat_met_ratio", "surveys_breached", "positive_breached",
                "csat_breached_ratio")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 __all__ = [
     "WorkingTime",
@@ -56,7 +56,7 @@ class MetricDef:
         return self.start | self.stop | self.pause | self.resume | self.cancel | self.reopen
 
 
-DEFAULT_METRICS: tuple[MetricDef, ...] = (
+DEFAULT_METRICS: Final[tuple[MetricDef, ...]] = (
     MetricDef(
         name="response",
         start=frozenset({"opened"}),
@@ -79,7 +79,7 @@ DEFAULT_METRICS: tuple[MetricDef, ...] = (
 
 # Event types every policy knows, whatever its metrics: a retarget, the final close and a
 # customer-satisfaction survey (which moves no clock; see sla.surveys).
-UNIVERSAL_EVENT_TYPES = frozenset({"opened", "priority_changed", "closed", "survey"})
+UNIVERSAL_EVENT_TYPES: Final = frozenset({"opened", "priority_changed", "closed", "survey"})
 
 
 @dataclass(frozen=True, slots=True)

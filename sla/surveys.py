@@ -20,6 +20,8 @@ redelivered survey replaces itself. A survey's comment is never kept.
 
 from __future__ import annotations
 
+from typing import Final
+
 from sla.events import Event, Survey, format_ts
 from sla.model import MetricDef
 from sla.records import Record, rejected
@@ -27,7 +29,8 @@ from sla.ticket import TicketState
 
 __all__ = ["answer_survey", "survey_id", "UNKNOWN_PRIORITY"]
 
-UNKNOWN_PRIORITY = "unknown"  # the priority of a survey of a ticket never seen that names none
+# The priority of a survey of a ticket never seen that names none.
+UNKNOWN_PRIORITY: Final = "unknown"
 
 
 def survey_id(ticket_id: str, event_id: str) -> str:

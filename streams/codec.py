@@ -5,7 +5,7 @@ Records out are encoded in `streams.outputs`; their shapes are in `streams/schem
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -14,7 +14,8 @@ from sla.replay import DecodeError
 
 __all__ = ["MAX_EVENT_BYTES", "decode_event", "decode_line"]
 
-MAX_EVENT_BYTES = 64 * 1024  # a service event is small; anything larger is a mistake upstream
+# A service event is small; anything larger is a mistake upstream.
+MAX_EVENT_BYTES: Final = 64 * 1024
 
 
 def decode_event(raw: bytes) -> Any:

@@ -18,7 +18,7 @@ topics (`slamon tail`, the tests, the AsyncAPI document) agree on one place:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import orjson
 
@@ -42,17 +42,17 @@ __all__ = [
 
 # Dead-letter headers (values UTF-8): the reject code, a message for a person, and where the
 # message came from. A message without `slamon-reason` is not a dead letter.
-REASON_HEADER = "slamon-reason"
-MESSAGE_HEADER = "slamon-message"
-SOURCE_HEADER = "slamon-source"
+REASON_HEADER: Final = "slamon-reason"
+MESSAGE_HEADER: Final = "slamon-message"
+SOURCE_HEADER: Final = "slamon-source"
 # On a dead letter whose value was cut to DLQ_MAX_VALUE_BYTES: the original size in bytes.
-TRUNCATED_HEADER = "slamon-truncated-from"
+TRUNCATED_HEADER: Final = "slamon-truncated-from"
 # A dead letter must fit the smallest default message limit (1 MB) with its headers: the
 # broker accepts an event of up to that size, so its copy is cut, never refused.
-DLQ_MAX_VALUE_BYTES = 256 * 1024
-DLQ_MAX_MESSAGE_CHARS = 1000
+DLQ_MAX_VALUE_BYTES: Final = 256 * 1024
+DLQ_MAX_MESSAGE_CHARS: Final = 1000
 # On an event sent back to the events topic under its ticket: the key it arrived with.
-REKEYED_HEADER = "slamon-rekeyed-from"
+REKEYED_HEADER: Final = "slamon-rekeyed-from"
 
 
 class Output(NamedTuple):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from aiokafka.partitioner import murmur2
 
@@ -43,7 +43,7 @@ class Record(NamedTuple):
 # (key, value, headers) of one message, as the producer takes it
 Row = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes]] | None]
 
-_PARTITION_CACHE_LIMIT = 100_000
+_PARTITION_CACHE_LIMIT: Final = 100_000
 
 
 def partition_for(key: bytes, partitions: int) -> int:
