@@ -255,22 +255,30 @@ class Compliance:
         if kind != "outcome":
             return
         store = self.store
-        clock = f"{record['ticket_id']}:{record['metric']}:{record['cycle']}"
-        cancelled = record["status"] == "cancelled"
+        # Typed locals: compiled, the f-string then joins strings instead of calling str().
+        ticket_id: str = record["ticket_id"]
+        metric: str = record["metric"]
+        cycle: int = record["cycle"]
+        status: str = record["status"]
+        clock = f"{ticket_id}:{metric}:{cycle}"
+        cancelled = status == "cancelled"
         counted = store.counted(clock)
         if counted is not None:  # a revision: the earlier outcome no longer counts
             self._withdraw(clock, counted, forget=cancelled)  # replaced below unless cancelled
         if cancelled:
             return
         stopped_ms = parse_ts(record["stopped_at"])
-        dims: Dims = (record["service"], record["customer"], record["priority"], record["metric"])
-        entry: Entry = (record["status"] == "met", record["elapsed_seconds"])
+        service: str = record["service"]
+        customer: str = record["customer"]
+        priority: str = record["priority"]
+        entry: Entry = (status == "met", record["elapsed_seconds"])
         put = store.put
         for window, start, end in windows_of(stopped_ms):
-            key: WindowKey = (*dims, window, start)
+            # Spelled out: compiled, `(*dims, ...)` builds a list and converts it.
+            key: WindowKey = (service, customer, priority, metric, window, start)
             if not put(key, clock, entry) and not self._open_window(key, end, clock, entry, lane):
                 self.late_outcomes += 1
-        store.set_counted(clock, (dims, stopped_ms))
+        store.set_counted(clock, ((service, customer, priority, metric), stopped_ms))
 
     def _count_survey(self, record: dict, lane: int) -> None:
         """Count a survey in the windows of its time, for each metric its record names."""
@@ -343,9 +351,9 @@ class Compliance:
     def _withdraw(self, clock: str, counted: Counted, forget: bool) -> None:
         """Take `clock` out of the open windows it is `counted` in (and forget its outcome)."""
         store = self.store
-        dims, stopped_ms = counted
+        (service, customer, priority, metric), stopped_ms = counted
         for window, start, _ in windows_of(stopped_ms):
-            store.delete((*dims, window, start), clock)
+            store.delete((service, customer, priority, metric, window, start), clock)
         if forget:
             store.forget(clock)
 
