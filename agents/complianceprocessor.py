@@ -36,6 +36,7 @@ from sla.compliance import (
     Entry,
     WindowEntry,
     WindowKey,
+    WindowStore,
     windows_of,
 )
 from sla.csat import SurveyEntry
@@ -74,7 +75,7 @@ def _survey_key(survey: str, metric: str) -> bytes:
     return SURVEY + orjson.dumps([survey, metric])
 
 
-class TableStore:
+class TableStore(WindowStore):
     """`sla.compliance.WindowStore` over one table of bytes (see the module for its rows).
 
     The open windows live in memory; the table gets a row when a clock is counted

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Final, Protocol
+from typing import Final
 
 from sla.csat import SurveyEntry, csat_fields
 from sla.events import format_ts, parse_ts
@@ -53,56 +53,61 @@ Counted = tuple[Dims, int]  # what a clock is counted with: its dims, stopped_at
 CreditLookup = Callable[[str, str, float], float]  # (service, customer, ratio) -> credit
 
 
-class WindowStore(Protocol):
+class WindowStore:
     """The state of the open windows: their entries, one per (window, clock), and the
     outcome each clock is counted with (so that a revision or a retraction withdraws it).
 
     `Compliance` decides when a window opens and closes and what counts; a store only
     keeps what it is given.
+
+    A base class rather than a Protocol: compiled, `Compliance` then calls a store's methods
+    through its class's table, where it looked each one up by name on every call.
     """
+
+    __slots__ = ()
 
     def open(self, window: WindowKey, end: int, lane: int) -> None:
         """Open `window`, ending at `end` and closed by the watermark of `lane`, empty."""
-        ...
+        raise NotImplementedError
 
     def put(self, window: WindowKey, clock: str, entry: WindowEntry) -> bool:
         """Count `clock` in `window` (replacing the entry it had there) if the window is
         open; False, storing nothing, if it is not."""
-        ...
+        raise NotImplementedError
 
     def delete(self, window: WindowKey, clock: str) -> None:
         """Withdraw `clock` from `window`; nothing when the window is not open or lacks it."""
-        ...
+        raise NotImplementedError
 
     def close(self, window: WindowKey) -> Mapping[str, WindowEntry]:
         """Remove `window` with its entries and return them (clock -> entry); {} if not open."""
-        ...
+        raise NotImplementedError
 
     def windows(self) -> Iterable[tuple[WindowKey, int, int]]:
         """(window, end, lane) of every open window: to pick up a store filled elsewhere."""
-        ...
+        raise NotImplementedError
 
     def counted(self, clock: str) -> Counted | None:
         """The outcome `clock` is counted with, or None."""
-        ...
+        raise NotImplementedError
 
     def set_counted(self, clock: str, counted: Counted) -> None:
         """Remember the outcome `clock` is counted with (replacing an earlier one)."""
-        ...
+        raise NotImplementedError
 
     def forget(self, clock: str) -> None:
         """Forget the outcome of `clock`, if one is remembered."""
-        ...
+        raise NotImplementedError
 
     def closed_until(self, lane: int, horizon: int) -> None:
         """`lane`'s windows ending at or before `horizon` are closed now (it only grows)."""
-        ...
+        raise NotImplementedError
 
 
 _NO_ENTRIES: Final[Mapping[str, WindowEntry]] = MappingProxyType({})
 
 
-class DictStore:
+class DictStore(WindowStore):
     """A `WindowStore` in memory (replay): window -> {clock: entry}, clock -> counted."""
 
     __slots__ = ("_windows", "_closes", "_counted")

@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from agents.compliance import ComplianceService
 from agents.complianceprocessor import TableStore, legacy_rows
-from sla.compliance import Compliance, Counted, DictStore, WindowEntry, WindowKey
+from sla.compliance import (
+    Compliance,
+    Counted,
+    DictStore,
+    WindowEntry,
+    WindowKey,
+    WindowStore,
+)
 from sla.events import format_ts, parse_ts
 
 T0 = parse_ts("2026-12-01T10:00:00Z")
@@ -54,7 +61,7 @@ def _entry_key(window: WindowKey, clock: str) -> bytes:
     return orjson.dumps([*window, clock])
 
 
-class LegacyTableStore:
+class LegacyTableStore(WindowStore):
     """`sla.compliance.WindowStore` over two tables of bytes (entries, clocks).
 
     Every change is one table write; the clocks of each open window are also kept in
