@@ -1,6 +1,7 @@
-"""Time formats of sla.events: format_ts (cached per minute) against datetime, round trips.
+"""Time formats of sla.events: format_ts (cached per minute and per day) against datetime,
+round trips.
 
-format_ts keeps the text of recent minutes; these compare it with a plain datetime
+format_ts keeps the text of recent minutes and days; these compare it with a plain datetime
 rendering on generated instants (whole seconds and milliseconds, before and after
 the epoch, across the cache's clearing) and read each text back with parse_ts.
 """
@@ -39,6 +40,13 @@ def test_format_ts_is_right_after_its_cache_fills() -> None:
     start = 1_790_000_000_000
     for minute in range(20_000):  # more minutes than the cache keeps
         ms = start + minute * 60_007
+        assert format_ts(ms) == reference_format(ms)
+
+
+def test_format_ts_is_right_after_its_cache_of_days_fills() -> None:
+    start = 1_000_000_000_000
+    for day in range(10_000):  # more days than the cache keeps, a minute of each
+        ms = start + day * 86_400_061
         assert format_ts(ms) == reference_format(ms)
 
 
