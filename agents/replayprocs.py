@@ -140,8 +140,8 @@ def keep_freed_heap() -> bool:
     Every batch allocates megabytes and frees them: the pickled work and answer, and
     the pipe's reads. By default glibc maps a block that large afresh and unmaps it when it is
     freed, and gives the freed top of its heap back to the kernel: the next batch takes it
-    again page by page. Over 1M events that was 1.35M page faults and ~2.8 s of system time
-    of ~3.8 s (README, Performance). Fixed thresholds also stop glibc from tuning them.
+    again page by page. Over 1M events that was 1.37M page faults and ~2.8 s of the ~3.8 s
+    of system time (README, Performance). Fixed thresholds also stop glibc from tuning them.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
