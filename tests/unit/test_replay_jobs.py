@@ -248,8 +248,7 @@ def test_every_shard_is_forked_before_any_thread_starts() -> None:
         "for shard in shards:\n"
         "    shard.close()\n"
         "print(threads)\n")
-    ran = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                         text=True, check=False, timeout=60)
+    ran = _run_alone(script)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split() == ["[1,", "1,", "1]"]
 
@@ -279,10 +278,15 @@ def test_the_reader_and_its_shards_keep_the_memory_a_batch_frees_for_the_next() 
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "receive()\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n")
-    ran = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                         text=True, check=False, timeout=60)
+    ran = _run_alone(script)
     if ran.returncode == 3:
         pytest.skip("no glibc mallopt here")
     assert ran.returncode == 0, ran.stderr
     pages_received = 40 * (3 << 20) // resource.getpagesize()
     assert int(ran.stdout) < pages_received // 20
+
+
+def _run_alone(script: str) -> subprocess.CompletedProcess:
+    """`script` in an interpreter of its own, from the repository's root."""
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, check=False, timeout=60)
