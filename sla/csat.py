@@ -22,8 +22,8 @@ __all__ = ["SurveyEntry", "csat_fields", "CSAT_FIELDS", "share"]
 SurveyEntry = tuple[bool, float, str]  # positive?, score on 0..1, verdict ("met", "breached", "")
 
 CSAT_FIELDS: Final = ("surveys", "positive", "csat_ratio", "score_mean", "surveys_met",
-               "positive_met", "csat_met_ratio", "surveys_breached", "positive_breached",
-               "csat_breached_ratio")
+                      "positive_met", "csat_met_ratio", "surveys_breached", "positive_breached",
+                      "csat_breached_ratio")
 
 
 def share(part: int, whole: int) -> float | None:

@@ -205,7 +205,7 @@ _REQUIRED: Final = {
 _tuple: Final = tuple.__new__
 # Per type: whether service, customer and priority are required (DESIGN.md's schema).
 _NEEDS: Final = {kind: tuple(name in names for name in ("service", "customer", "priority"))
-          for kind, names in _REQUIRED.items()}
+                 for kind, names in _REQUIRED.items()}
 _NEEDS_NONE: Final = (False, False, False)
 
 
