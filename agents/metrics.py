@@ -60,13 +60,15 @@ __all__ = [
 Record = dict[str, Any]
 ObjectiveLookup = Callable[[str, str], float | None]  # (customer, service) -> agreed ratio
 
+# The buckets are not Final: compiled (mypyc 2.4), a Final tuple of floats read in a
+# function raised NameError ("value for final name ... was not set"). None is on a hot path.
 # Breach detection delay: emission minus deadline; the monitor aims well under a second.
-DETECTION_DELAY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+DETECTION_DELAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Duration buckets sit at each target and at these fractions and multiples of it.
-TARGET_FRACTIONS: Final = (0.5, 0.75, 0.9, 1.0, 2.0, 4.0)
+TARGET_FRACTIONS = (0.5, 0.75, 0.9, 1.0, 2.0, 4.0)
 # Used for a metric without known targets: 1m .. 3d.
-DEFAULT_DURATION_BUCKETS: Final = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
-                                   28800.0, 86400.0, 259200.0)
+DEFAULT_DURATION_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0,
+                            86400.0, 259200.0)
 CLOCK_LABELS: Final = ("service", "customer", "priority", "metric")
 STATUSES: Final = ("met", "breached", "cancelled")
 # Every reject code slamon gives (sla.errors.REASONS): created at 0 so the first is a rate.
