@@ -168,10 +168,11 @@ def _setup_modules(name: str) -> list[str]:
 # and so is the worker's per-event glue outside sla/ (its GLUE).
 INTERPRETED = set(_setup_modules("INTERPRETED"))
 GLUE = _setup_modules("GLUE")
-# Their unit tests, run against the compiled wheel by the last test below.
+# Their unit tests, and those of the engine's hand-tuned event paths (decoding, formatting
+# times with a cache of days), run against the compiled wheel by the last test below.
 GLUE_TESTS = ["test_processor.py", "test_outputs.py", "test_metrics_exposition.py",
               "test_metrics.py", "test_batch_sender.py", "test_compliance_store.py",
-              "test_event_fast_path.py"]
+              "test_event_fast_path.py", "test_event_times.py"]
 # 75-90 s more (mypyc and gcc, then a venv): in CI once, on the image's Python (3.11), not
 # again in the 3.12 and 3.13 unit runs; SLAMON_COMPILE_TEST=1 runs it on any Python.
 compiling = pytest.mark.skipif(
