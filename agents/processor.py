@@ -369,10 +369,11 @@ class ClockProcessor:
                                   record["message"], record.get("ref"))
                 continue
             batch.records.append(record)
-            batch.outputs.append(record_output(topics, record))
+            output = record_output(topics, record)
+            batch.outputs.append(output)
             if feeds_compliance(record):
-                batch.outputs.append(compliance_input(topics, record,
-                                                      self.watermarks.get(batch.partition)))
+                batch.outputs.append(compliance_input(
+                    topics, record, self.watermarks.get(batch.partition), output.value))
 
     def _dead_letter(self, batch: Batch, key: bytes | None, value: bytes, code: RejectReason,
                      message: str, offset: int | None) -> None:

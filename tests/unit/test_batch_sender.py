@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
+from hypothesis import given
+from hypothesis import strategies as st
 
-from agents.batch.sender import BatchSender, Record, partition_for
+from agents.batch.sender import BatchSender, Record, murmur2, partition_for
 
 Sent = tuple[str, int, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
@@ -48,6 +52,24 @@ def _done() -> asyncio.Future:
     future = asyncio.get_running_loop().create_future()
     future.set_result(None)
     return future
+
+
+# Kafka's own test vectors (UtilsTest.testMurmur2), as Java's signed ints.
+KAFKA_MURMUR2 = [(b"21", -973932308), (b"foobar", -790332482),
+                 (b"a-little-bit-long-string", -985981536),
+                 (b"a-little-bit-longer-string", -1486304829),
+                 (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+                 (b"abc", 479470107)]
+
+
+@pytest.mark.parametrize(("key", "signed"), KAFKA_MURMUR2)
+def test_murmur2_is_kafkas(key: bytes, signed: int) -> None:
+    assert murmur2(key) == signed % 2**32
+
+
+@given(st.binary(max_size=70))
+def test_murmur2_agrees_with_aiokafkas_on_any_key(key: bytes) -> None:
+    assert murmur2(key) == aiokafka_murmur2(key)
 
 
 async def test_messages_go_to_their_keys_partition_in_order_with_their_headers() -> None:

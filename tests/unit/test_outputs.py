@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agents.cli.tail import _render
 from streams.outputs import (
@@ -42,6 +44,19 @@ def test_outcomes_and_their_retractions_feed_compliance_with_the_watermark() -> 
     output = compliance_input(TOPICS, OUTCOME, 1234)
     assert (output.topic, output.key) == ("x.compliance.input", b"email|acme")
     assert output.value == orjson.dumps({"watermark": 1234, **OUTCOME})
+
+
+@given(st.dictionaries(st.text(), st.one_of(st.none(), st.integers(-2**63, 2**63 - 1), st.text()),
+                       min_size=1),
+       st.one_of(st.none(), st.integers(min_value=0, max_value=2**62)))
+def test_the_compliance_input_from_the_records_json_is_the_merged_records(
+        extra: dict, watermark: int | None) -> None:
+    record = {**extra, **OUTCOME}
+    record.pop("watermark", None)  # a record never has one
+    encoded = record_output(TOPICS, record).value
+    output = compliance_input(TOPICS, record, watermark, encoded)
+    assert output.value == orjson.dumps({"watermark": watermark, **record})
+    assert output == compliance_input(TOPICS, record, watermark)
 
 
 def test_a_dead_letter_keeps_the_bytes_and_says_why_in_headers() -> None:
