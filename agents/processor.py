@@ -57,6 +57,9 @@ logger: Final = logging.getLogger(__name__)
 
 OpenClocks = list[tuple[str, str]]  # (metric, running|paused) of each open clock
 STATE_CACHE_SIZE: Final = 200_000  # decoded ticket states kept (a few KiB each)
+# StoredTicket(*fields) as `_tuple(StoredTicket, fields)`: without the NamedTuple's `__new__`,
+# which runs in the interpreter.
+_tuple: Final = tuple.__new__
 
 
 def wall_ms() -> int:
@@ -111,7 +114,7 @@ class StoredTicket(NamedTuple):
         return cls(partition, due, [tuple(pair) for pair in open_clocks], state)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(list(self))
+        return orjson.dumps(tuple(self))  # a JSON array; orjson takes no NamedTuple
 
 
 class Batch:
@@ -155,7 +158,7 @@ class ClockProcessor:
         self.rekeyed = 0
         # partition -> largest event time applied: the compliance agent closes windows by it
         self.watermarks: dict[int, int] = {}
-        self.open_clocks: Counter[tuple[str, str]] = Counter()  # (metric, state) -> count
+        self.open_clocks: dict[tuple[str, str], int] = {}  # (metric, state) -> count
         self.cache: dict[bytes, TicketState] = {}  # committed states, oldest first
         self.cache_size = STATE_CACHE_SIZE
 
@@ -269,10 +272,10 @@ class ClockProcessor:
                 if self.engine.is_empty(state):
                     changes[ticket_key] = batch.stored[ticket_key] = None
                     continue
-                stored = StoredTicket(partition, self.engine.next_due(state),
-                                      _open_clocks(state), state.to_wire())
-                batch.stored[ticket_key] = stored
-                changes[ticket_key] = stored.to_bytes()
+                fields = (partition, self.engine.next_due(state), _open_clocks(state),
+                          state.to_wire())
+                batch.stored[ticket_key] = _tuple(StoredTicket, fields)
+                changes[ticket_key] = orjson.dumps(fields)  # as StoredTicket.to_bytes encodes
             batch.changes = changes
         return batch.changes
 
@@ -289,8 +292,8 @@ class ClockProcessor:
             before = batch.opened[ticket_key]
             after = stored.open_clocks if stored is not None else _open_clocks(state)
             if after != before:
-                self.open_clocks.subtract(before)
-                self.open_clocks.update(after)
+                _count(self.open_clocks, before, -1)
+                _count(self.open_clocks, after, 1)
                 changed_counts.update(before)
                 changed_counts.update(after)
             if stored is None:
@@ -317,7 +320,7 @@ class ClockProcessor:
         for key, value in items:
             stored = StoredTicket.from_bytes(value)
             self.index.schedule(stored.partition, key.decode(), stored.due)
-            self.open_clocks.update(stored.open_clocks)
+            _count(self.open_clocks, stored.open_clocks, 1)
         self._report_open(None)
         return len(self.index)
 
@@ -355,7 +358,7 @@ class ClockProcessor:
         if self.observer is None:
             return
         for metric, state in (changed if changed is not None else list(self.open_clocks)):
-            self.observer.set_open_clocks(metric, state, self.open_clocks[(metric, state)])
+            self.observer.set_open_clocks(metric, state, self.open_clocks.get((metric, state), 0))
 
     # -- outputs -------------------------------------------------------------
     def _outputs(self, batch: Batch, records: Sequence[Record], event: Event | None,
@@ -381,6 +384,12 @@ class ClockProcessor:
         logger.debug("rejected %s at %s:%s: %s", code, batch.partition, offset, message)
         batch.outputs.append(dead_letter(self.topics, key, value, code, message,
                                          batch.partition, offset))
+
+
+def _count(counts: dict[tuple[str, str], int], pairs: OpenClocks, step: int) -> None:
+    """Add `step` to the count of each pair (Counter's update and subtract run interpreted)."""
+    for pair in pairs:
+        counts[pair] = counts.get(pair, 0) + step
 
 
 def _open_clocks(state: TicketState) -> OpenClocks:

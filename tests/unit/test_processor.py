@@ -136,6 +136,20 @@ def test_open_clocks_are_counted_by_metric_and_state():
     assert {k: v for k, v in fresh.open_clocks.items() if v} == counts
 
 
+def test_a_batch_writes_each_ticket_as_its_stored_ticket_encodes():
+    processor, _, _ = make("00:00")
+    batch = processor.apply_events(0, [(b"T1", orjson.dumps(ev("opened", "00:00")), 1),
+                                       (b"T2", orjson.dumps(ev("opened", "00:00", ticket="T2")), 2),
+                                       (b"T1", orjson.dumps(ev("paused", "00:01")), 3)])
+    changes = processor.prepare(batch)
+    assert set(changes) == {b"T1", b"T2"}
+    for key, value in changes.items():
+        stored = batch.stored[key]
+        assert type(stored) is StoredTicket and stored.partition == 0
+        assert value == stored.to_bytes() == StoredTicket.from_bytes(value).to_bytes()
+    assert batch.stored[b"T1"].open_clocks == [("response", "running"), ("resolution", "paused")]
+
+
 # The compiled wheel's processor (README, "Compiled engine") holds an Engine and nothing else:
 # there a stand-in engine cannot be slipped in (tests/unit/test_packaging.py runs this file
 # against it).
