@@ -25,18 +25,15 @@ if TYPE_CHECKING:
 
 HELP = "run the monitor: consume service events from Kafka and keep SLA clocks"
 
-# Garbage collection thresholds. A worker keeps every recently used ticket's decoded state
-# (up to 200,000 of them, agents/processor.py), which a full collection traverses for ~0.2 s
-# each time; with Python's defaults (700, 10, 10) that came ~24 times per 100,000 events,
-# 23-29% of the worker's CPU (measured with gc.callbacks in bench/live.py's worker), and
-# found ~50 cyclic objects each. A batch's objects live for the batch: the youngest
-# generation is collected once per 20,000 allocations, not 700, so that most are freed before
-# a collection looks at them (bench/workerpath.py under callgrind, 30,000 events: collections
-# took 623M instructions at 700, 500M at 20,000, set-up included). A full collection comes once
-# per 350 collections of the middle one: every ~70 million allocations, about every 4 million
-# events, as with (700, 10, 10_000) before; the cyclic garbage waiting for it stays in the
-# tens of thousands of objects, and the pause it costs comes rarely.
-GC_THRESHOLDS = (20_000, 10, 350)
+# Garbage collection thresholds: Python's defaults for the young generations; a full
+# collection once per 10,000 collections of the middle one instead of 10. A worker keeps
+# every recently used ticket's decoded state (up to 200,000 of them, agents/processor.py),
+# which a full collection traverses for ~0.2 s each time; with the defaults that came ~24
+# times per 100,000 events, 23-29% of the worker's CPU (measured with gc.callbacks in
+# bench/live.py's worker), and found ~50 cyclic objects each. Once per 10,000 is about every
+# 4 million events: the cyclic garbage waiting for it stays in the tens of thousands of
+# objects, and the pause it costs comes rarely.
+GC_THRESHOLDS = (700, 10, 10_000)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
