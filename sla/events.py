@@ -222,9 +222,11 @@ def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None,
     accepts what the quick pass was unsure of.
     """
     if type(obj) is dict:
+        # Typed: compiled, a dict's reads are then the dict's own, not a method looked up.
+        fields: dict[str, Any] = obj
         try:
-            event_id, ticket_id = obj["event_id"], obj["ticket_id"]
-            kind, ts = obj["type"], obj["ts"]
+            event_id, ticket_id = fields["event_id"], fields["ticket_id"]
+            kind, ts = fields["type"], fields["ts"]
         except KeyError:  # one is missing: the full check says which
             return _check_event(obj, known_types, ref, not_after)
         if (type(event_id) is str and event_id and type(ticket_id) is str and ticket_id
@@ -233,10 +235,11 @@ def parse_event(obj: Any, known_types: Collection[str], ref: int | None = None,
                 ts = _text_ms(ts, "ts")  # its error is the first the full check would find
             if (type(ts) is int and MIN_TS_MS <= ts < MAX_TS_MS
                     and (not_after is None or ts <= not_after)):
-                get = obj.get
-                service, customer, priority = get("service"), get("customer"), get("priority")
+                service = fields.get("service")
+                customer = fields.get("customer")
+                priority = fields.get("priority")
                 need_service, need_customer, need_priority = _NEEDS.get(kind, _NEEDS_NONE)
-                attributes = get("attributes")
+                attributes = fields.get("attributes")
                 if ((type(service) is str and service or service is None and not need_service)
                         and (type(customer) is str and customer
                              or customer is None and not need_customer)
