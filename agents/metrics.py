@@ -68,7 +68,7 @@ DETECTION_DELAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 TARGET_FRACTIONS = (0.5, 0.75, 0.9, 1.0, 2.0, 4.0)
 # Used for a metric without known targets: 1m .. 3d.
 DEFAULT_DURATION_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0,
-                            86400.0, 259200.0)
+                           86400.0, 259200.0)
 CLOCK_LABELS: Final = ("service", "customer", "priority", "metric")
 STATUSES: Final = ("met", "breached", "cancelled")
 # Every reject code slamon gives (sla.errors.REASONS): created at 0 so the first is a rate.

@@ -49,7 +49,9 @@ def partition_for(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-_M: Final = 0x5BD1E995  # murmur2's mixing constant
+_M: Final = 0x5BD1E995  # murmur2's mixing constant, and its two 16-bit halves
+_M_LOW: Final = _M & 0xFFFF
+_M_HIGH: Final = _M >> 16
 _MASK32: Final = 0xFFFFFFFF
 
 
@@ -80,7 +82,7 @@ def murmur2(data: bytes) -> int:
 
 def _mul32(value: int) -> int:
     """`value * _M` modulo 2**32, for a `value` below 2**32."""
-    return (value * (_M & 0xFFFF) + ((value * (_M >> 16) & 0xFFFF) << 16)) & _MASK32
+    return (value * _M_LOW + ((value * _M_HIGH & 0xFFFF) << 16)) & _MASK32
 
 
 class BatchSender:
