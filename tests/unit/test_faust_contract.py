@@ -20,7 +20,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from agents.app import create_app
-from agents.batch.consumer import BatchConsumer, BatchRouter
+from agents.batch.consumer import FETCH_MAX_WAIT_MS, BatchConsumer, BatchRouter
 from agents.settings import Settings
 
 PINNED = "0.15.3"
@@ -131,6 +131,21 @@ def test_fetch_state_the_ticks_read() -> None:
     assert callable(getattr(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", None))
     fetcher = inspect.getsource(__import__("aiokafka.consumer.fetcher", fromlist=["x"]))
     assert "tp_state.highwater = highwater" in fetcher and "tp_state.timestamp = now_ms" in fetcher
+
+
+async def test_the_worker_consumer_fetches_with_the_batch_paths_wait(app: faust.App) -> None:
+    """Faust makes its aiokafka consumer with fetch_max_wait_ms=1500; the batch consumer's
+    thread makes it with FETCH_MAX_WAIT_MS, which aiokafka hands its fetcher at start."""
+    thread = app.consumer._new_consumer_thread()
+    assert isinstance(thread, faust_aiokafka.AIOKafkaConsumerThread)
+    consumer = thread._create_worker_consumer(app.transport)
+    assert consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS < 1500
+    assert "fetch_max_wait_ms=1500" in inspect.getsource(
+        faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
+    await consumer.stop()  # never started: only closes what it made
+    start = inspect.getsource(type(consumer).start)
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in start, (
+        "aiokafka's consumer no longer hands _fetch_max_wait_ms to its fetcher at start")
 
 
 def test_recovery_internals_the_changelog_path_uses(app: faust.App) -> None:
