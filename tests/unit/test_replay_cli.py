@@ -92,6 +92,10 @@ def test_a_reader_that_stops_reading_ends_the_replay_quietly(tmp_path, jobs):
     assert left.stdout == b""
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_a_replay_in_jobs_midway(tmp_path):
     """Ctrl-C (SIGINT to the reader) midway: it ends with 130, shards included, without a
     traceback. (Whether the shards were blocked sending answers the reader no longer reads,
@@ -105,7 +109,10 @@ def test_ctrl_c_stops_a_replay_in_jobs_midway(tmp_path):
         [sys.executable, "-m", "agents.cli", "replay", "--policies",
          str(ROOT / "config" / "policies.yaml"), "--events", str(events), "--jobs", "2",
          "--output", str(output)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        # As from a terminal: a test run started in the background (`cmd &` in a script)
+        # ignores SIGINT, its children inherit that, and Python then leaves it ignored.
+        preexec_fn=_sigint_default)
     assert replay.stderr is not None
     try:
         while not output.exists() or output.stat().st_size < written << 20:
