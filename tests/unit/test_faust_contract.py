@@ -136,7 +136,7 @@ def test_fetch_state_the_ticks_read() -> None:
 async def test_the_worker_consumer_fetches_with_the_batch_paths_wait(app: faust.App) -> None:
     """Faust makes its aiokafka consumer with fetch_max_wait_ms=1500; the batch consumer's
     thread makes it with FETCH_MAX_WAIT_MS, which aiokafka hands its fetcher at start."""
-    thread = app.consumer._new_consumer_thread()
+    thread = app.consumer._thread  # made by Faust's consumer with _new_consumer_thread()
     assert isinstance(thread, faust_aiokafka.AIOKafkaConsumerThread)
     consumer = thread._create_worker_consumer(app.transport)
     assert consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS < 1500
